@@ -1,1 +1,89 @@
-fn main() {}
+//! The `coolriel` binary: configuration, logging, signals. The service is in the library.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use coolriel::cli::{Cli, Command, ReplayArgs};
+use coolriel::{Config, Coolriel, ReplayOptions};
+
+fn main() -> ExitCode {
+    match run_command() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", describe(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, each said once (our errors already quote
+/// their source in their own message).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
+fn run_command() -> anyhow::Result<()> {
+    // The lab kept its settings in a .env file; real environment variables win over it.
+    let dotenv = dotenvy::dotenv();
+    let cli = Cli::parse();
+    coolriel::telemetry::init();
+    match dotenv {
+        Ok(path) => tracing::debug!(file = %path.display(), "loaded .env"),
+        Err(error) if error.not_found() => {}
+        Err(error) => return Err(error).context("cannot read .env"),
+    }
+    let config = Config::from_env().context("invalid configuration")?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(config),
+        Command::Replay(args) => replay(&config, args),
+    }
+}
+
+/// Run until SIGINT or SIGTERM, then drain, commit and exit 0.
+fn run(config: Config) -> anyhow::Result<()> {
+    let handle = Coolriel::start(config).context("cannot start coolriel")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal runtime")?;
+    runtime.block_on(async move {
+        let signal = wait_for_signal()
+            .await
+            .context("cannot listen for signals")?;
+        tracing::info!(signal, "signal received; shutting down");
+        handle.shutdown().await.context("shutdown failed")
+    })
+}
+
+async fn wait_for_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    })
+}
+
+fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
+    let mut options = ReplayOptions::from_config(config);
+    options.since = args.since;
+    options.until = args.until;
+    if let Some(dir) = args.output_dir {
+        options.output_dir = dir;
+    }
+    let summary = coolriel::replay(&options).context("replay failed")?;
+    println!("{summary}");
+    Ok(())
+}

@@ -1,1 +1,45 @@
-//! placeholder
+//! The store's schema, as timestamped sea-orm migrations that run on SQLite and MySQL/MariaDB.
+//!
+//! # Layout
+//! - [`Migrator`]: the ordered list of migrations; `Migrator::up(&db, None)` runs at
+//!   store-manager start-up and in every test database.
+//! - `m20251109_000001_user_types`: the `user_types` table, seeded with the lab's three types.
+//! - `m20251109_000002_users`: `users` with its foreign key to `user_types` (ON DELETE
+//!   RESTRICT) and a unique email, seeded with the lab's five users.
+//! - `m20251109_000003_outbox`: the transactional outbox the OutboxActor publishes from.
+//!
+//! `db/init.sql` is the same schema written by hand for MySQL, for people and for the
+//! docker-compose MySQL container; `tests/init_sql.rs` keeps the two from drifting.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20251109_000001_user_types;
+mod m20251109_000002_users;
+mod m20251109_000003_outbox;
+
+/// Every migration, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20251109_000001_user_types::Migration),
+            Box::new(m20251109_000002_users::Migration),
+            Box::new(m20251109_000003_outbox::Migration),
+        ]
+    }
+}
+
+/// The lab's user types, `(id, name)`; ids are part of the event contract.
+pub const SEED_USER_TYPES: [(i32, &str); 3] = [(1, "Client"), (2, "Employee"), (3, "Manager")];
+
+/// The lab's users, `(name, email, user_type_id)`.
+pub const SEED_USERS: [(&str, &str, i32); 5] = [
+    ("Ada Lovelace", "alovelace@example.com", 1),
+    ("Adele Goldberg", "agoldberg@example.com", 1),
+    ("Alan Turing", "aturing@example.com", 1),
+    ("Jane Doe", "jdoe@example.com", 2),
+    ("Da Boss", "dboss@example.com", 3),
+];

@@ -1,0 +1,247 @@
+//! Settings, from the environment (DESIGN §5). `main` loads a `.env` file first when present.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A setting that is present but cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// How a failed handler is retried before its message goes to the dead-letter topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first one included; at least 1.
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubled for each further one.
+    pub initial_backoff: Duration,
+    /// Upper bound of the doubling, so a long outage is probed at a steady pace.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(16);
+        self.initial_backoff
+            .saturating_mul(1 << doublings)
+            .min(self.max_backoff)
+    }
+}
+
+/// Everything the service needs to run. [`Config::from_env`] reads it; tests build it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `KAFKA_BOOTSTRAP_SERVERS`.
+    pub bootstrap_servers: String,
+    /// `KAFKA_GROUP_ID`: instances sharing it split the partitions between them.
+    pub group_id: String,
+    /// `COOLRIEL_TOPICS` (comma-separated): tests use random topic names.
+    pub topics: Vec<String>,
+    /// `OUTPUT_DIR`: emails and `history.jsonl` go here.
+    pub output_dir: PathBuf,
+    /// `TEMPLATES_DIR`: the Handlebars templates, loaded once at start-up.
+    pub templates_dir: PathBuf,
+    /// `COOLRIEL_MAX_ATTEMPTS`, `COOLRIEL_RETRY_BACKOFF_MS`.
+    pub retry: RetryPolicy,
+    /// `COOLRIEL_HANDLER_TIMEOUT_MS`: a handler that does not answer in time counts as failed.
+    pub handler_timeout: Duration,
+    /// `COOLRIEL_MAX_IN_FLIGHT`: messages of one partition received but not yet done;
+    /// the partition actor stops fetching at this number (back-pressure).
+    pub max_in_flight: usize,
+    /// `COOLRIEL_DRAIN_TIMEOUT_MS`: how long a revoke or a shutdown waits for in-flight
+    /// messages; what is unfinished then is not committed and will be redelivered.
+    pub drain_timeout: Duration,
+    /// `KAFKA_SESSION_TIMEOUT_MS`: how soon the group notices a member that died without
+    /// leaving (SIGKILL) and gives its partitions to the others.
+    pub session_timeout: Duration,
+    /// History lines written and fsynced together.
+    pub history_max_batch: usize,
+    /// How long the first line of a history batch waits for company before the flush.
+    pub history_flush_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            group_id: "coolriel".into(),
+            topics: vec![shared_events::topics::USER_EVENTS.into()],
+            output_dir: PathBuf::from("output"),
+            templates_dir: PathBuf::from("templates"),
+            retry: RetryPolicy::default(),
+            handler_timeout: Duration::from_secs(30),
+            max_in_flight: 64,
+            drain_timeout: Duration::from_secs(10),
+            session_timeout: Duration::from_secs(10),
+            history_max_batch: 256,
+            history_flush_interval: Duration::from_millis(5),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, overridden by whatever the environment sets.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`] with another source of variables (tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Config::default();
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        if let Some(value) = get("KAFKA_BOOTSTRAP_SERVERS") {
+            config.bootstrap_servers = value;
+        }
+        if let Some(value) = get("KAFKA_GROUP_ID") {
+            config.group_id = value;
+        }
+        if let Some(value) = get("COOLRIEL_TOPICS") {
+            let topics: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|topic| !topic.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if topics.is_empty() {
+                return Err(invalid("COOLRIEL_TOPICS", &value, "no topic named"));
+            }
+            config.topics = topics;
+        }
+        if let Some(value) = get("OUTPUT_DIR") {
+            config.output_dir = PathBuf::from(value);
+        }
+        if let Some(value) = get("TEMPLATES_DIR") {
+            config.templates_dir = PathBuf::from(value);
+        }
+        if let Some(attempts) = parse_number(&get, "COOLRIEL_MAX_ATTEMPTS")? {
+            if attempts == 0 {
+                return Err(invalid("COOLRIEL_MAX_ATTEMPTS", "0", "at least 1"));
+            }
+            config.retry.max_attempts = u32::try_from(attempts)
+                .map_err(|_| invalid("COOLRIEL_MAX_ATTEMPTS", &attempts.to_string(), "too big"))?;
+        }
+        if let Some(millis) = parse_number(&get, "COOLRIEL_RETRY_BACKOFF_MS")? {
+            config.retry.initial_backoff = Duration::from_millis(millis);
+        }
+        if let Some(millis) = parse_number(&get, "COOLRIEL_HANDLER_TIMEOUT_MS")? {
+            config.handler_timeout = Duration::from_millis(millis.max(1));
+        }
+        if let Some(count) = parse_number(&get, "COOLRIEL_MAX_IN_FLIGHT")? {
+            config.max_in_flight = usize::try_from(count.max(1)).unwrap_or(usize::MAX);
+        }
+        if let Some(millis) = parse_number(&get, "COOLRIEL_DRAIN_TIMEOUT_MS")? {
+            config.drain_timeout = Duration::from_millis(millis);
+        }
+        if let Some(millis) = parse_number(&get, "KAFKA_SESSION_TIMEOUT_MS")? {
+            config.session_timeout = Duration::from_millis(millis);
+        }
+        Ok(config)
+    }
+
+    /// Where the history of handled events is appended.
+    pub fn history_path(&self) -> PathBuf {
+        self.output_dir.join("history.jsonl")
+    }
+}
+
+fn parse_number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<u64>, ConfigError> {
+    get(name)
+        .map(|value| {
+            value
+                .trim()
+                .parse::<u64>()
+                .map_err(|error| invalid(name, &value, &error.to_string()))
+        })
+        .transpose()
+}
+
+fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let config = from(&[]).expect("defaults");
+        assert_eq!(config.bootstrap_servers, "127.0.0.1:9092");
+        assert_eq!(config.group_id, "coolriel");
+        assert_eq!(config.topics, vec!["user-events".to_owned()]);
+        assert_eq!(config.output_dir, PathBuf::from("output"));
+        assert_eq!(config.templates_dir, PathBuf::from("templates"));
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let config = from(&[
+            ("KAFKA_GROUP_ID", "g"),
+            ("COOLRIEL_TOPICS", " a, b ,"),
+            ("COOLRIEL_MAX_ATTEMPTS", "3"),
+            ("COOLRIEL_RETRY_BACKOFF_MS", "10"),
+        ])
+        .expect("valid");
+        assert_eq!(config.group_id, "g");
+        assert_eq!(config.topics, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(config.retry.max_attempts, 3);
+        assert_eq!(config.retry.initial_backoff, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn bad_numbers_are_named_in_the_error() {
+        let error = from(&[("COOLRIEL_MAX_ATTEMPTS", "many")]).expect_err("invalid");
+        assert!(
+            error.to_string().contains("COOLRIEL_MAX_ATTEMPTS"),
+            "{error}"
+        );
+        assert!(from(&[("COOLRIEL_MAX_ATTEMPTS", "0")]).is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(350),
+        };
+        assert_eq!(policy.backoff(1), Duration::from_millis(100));
+        assert_eq!(policy.backoff(2), Duration::from_millis(200));
+        assert_eq!(policy.backoff(3), Duration::from_millis(350));
+        assert_eq!(policy.backoff(30), Duration::from_millis(350));
+    }
+}

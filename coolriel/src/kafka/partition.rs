@@ -1,0 +1,593 @@
+//! The partition actor: one per assigned partition, fed by that partition's own queue.
+//!
+//! # What it does with a message
+//! 1. Decode it with [`shared_events::decode`]: a known event is routed, an unknown event
+//!    type is skipped (debug log, offset stored), and bytes that do not decode go to the
+//!    dead-letter topic with their key and value as they were.
+//! 2. Send the typed event to every actor the [`Registry`] has for its type, and wait for
+//!    all of them. A failing actor is retried with backoff, on its own (the others are not
+//!    asked again), up to `retry.max_attempts`; then the message is dead-lettered.
+//! 3. Mark the offset done in the [`OffsetTracker`] and store the position it allows.
+//!
+//! # Order: pipelined, in order per key
+//! Up to `max_in_flight` messages of the partition are in progress at once, but never two
+//! of the same key: a message whose key (the Kafka key, else the aggregate id) has one in
+//! progress waits in that key's lane and starts when the one before it is done. So one
+//! user's `UserCreated` is always written before their `UserDeleted`, while different
+//! users' events share the work (and the history's fsyncs). Messages that have neither
+//! key nor a decodable id need no order and start at once. Offsets complete out of order,
+//! which is why the tracker, not the latest completion, decides what is stored.
+//!
+//! # States
+//! - **Running**: keeps one receive from the queue pending while below `max_in_flight`.
+//! - **Draining** (revoke or shutdown): no more receives; what was received is finished
+//!   (or given up after the drain timeout, in which case it is not stored and the next
+//!   owner of the partition handles it again); then the actor answers and stops. Dropping
+//!   the queue releases its hold on the consumer.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use actix::{
+    Actor, ActorContext as _, ActorFutureExt as _, AsyncContext as _, Context, Handler,
+    MailboxError, Message, SpawnHandle, WrapFuture as _,
+};
+use futures::future::join_all;
+use rdkafka::consumer::Consumer as _;
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Message as _, Offset, TopicPartitionList};
+use shared_events::{Decoded, EventEnvelope};
+
+use super::LiveConsumer;
+use super::context::CoolrielContext;
+use super::dead_letter::{DeadLetterReason, DeadLetters};
+use crate::config::RetryPolicy;
+use crate::handlers::HandlerError;
+use crate::offsets::OffsetTracker;
+use crate::registry::{EventContext, Registry, Route};
+use crate::wait_group::Token;
+
+/// What every partition actor of the service shares.
+#[derive(Debug)]
+pub struct PartitionDeps {
+    /// Event type → handler actors.
+    pub registry: Arc<Registry>,
+    /// Where undecodable messages and exhausted retries go.
+    pub dead_letters: DeadLetters,
+    /// How failed handlers are retried.
+    pub retry: RetryPolicy,
+    /// A handler that does not answer within this time counts as failed.
+    pub handler_timeout: Duration,
+    /// Received and unfinished messages per partition before fetching pauses.
+    pub max_in_flight: usize,
+}
+
+/// A partition's own queue, split from the consumer.
+pub struct PartitionFeed {
+    /// The messages of this partition only, split from the consumer.
+    queue: StreamPartitionQueue<CoolrielContext>,
+    /// Dropped after the queue: the shutdown path waits for every token before it closes
+    /// the consumer, so the consumer is closed on its own thread, not by whichever
+    /// thread happens to drop the last queue.
+    _released: Token,
+}
+
+impl PartitionFeed {
+    pub(crate) fn new(queue: StreamPartitionQueue<CoolrielContext>, released: Token) -> Self {
+        PartitionFeed {
+            queue,
+            _released: released,
+        }
+    }
+}
+
+impl std::fmt::Debug for PartitionFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionFeed").finish_non_exhaustive()
+    }
+}
+
+/// What a drained partition actor reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrainReport {
+    pub topic: String,
+    pub partition: i32,
+    /// The last position stored (the offset to resume from), if any moved.
+    pub position: Option<i64>,
+    /// Messages given up at the drain timeout; they will be delivered again.
+    pub unfinished: usize,
+}
+
+/// Stop fetching, finish what is in flight, store the offsets, answer, stop.
+#[derive(Debug)]
+pub struct Drain {
+    /// Give up on unfinished messages after this long.
+    pub timeout: Duration,
+    /// Answered from the actor's thread; read by a blocking rebalance callback, hence a
+    /// std channel rather than an actix response.
+    pub reply: std::sync::mpsc::Sender<DrainReport>,
+}
+
+impl Message for Drain {
+    type Result = ();
+}
+
+/// A message of this partition that arrived on the consumer's main queue (fetched before
+/// the queue was split); handled like the others.
+#[derive(Debug)]
+pub struct Adopt(pub OwnedMessage);
+
+impl Message for Adopt {
+    type Result = ();
+}
+
+#[derive(Debug)]
+enum State {
+    Running,
+    Draining {
+        waiters: Vec<std::sync::mpsc::Sender<DrainReport>>,
+    },
+    Stopped,
+}
+
+/// One received message on its way through the handlers.
+struct Job {
+    message: Arc<OwnedMessage>,
+    work: Work,
+}
+
+enum Work {
+    Dispatch {
+        envelope: Arc<EventEnvelope>,
+        context: Arc<EventContext>,
+    },
+    DeadLetter(DeadLetterReason),
+}
+
+/// Owns one partition while it is assigned to this process (see the module docs).
+pub struct PartitionActor {
+    /// The topic of the partition, in every log line.
+    topic: String,
+    /// The partition this actor owns, in every log line.
+    partition: i32,
+    /// `None` once drained: dropping it gives the queue back.
+    feed: Option<Arc<PartitionFeed>>,
+    /// For storing offsets. Weak, so only the consumer thread ever owns the consumer.
+    consumer: Weak<LiveConsumer>,
+    /// Registry, dead letters and retry settings, shared by all partition actors.
+    deps: Arc<PartitionDeps>,
+    /// Which offsets are done, so only a safe position is stored.
+    tracker: OffsetTracker,
+    /// Per key in progress: the messages of that key waiting their turn.
+    lanes: HashMap<Vec<u8>, VecDeque<(i64, Job)>>,
+    /// The pending receive from the queue, if any.
+    fetch: Option<SpawnHandle>,
+    /// The last position stored, for the logs and the drain report.
+    stored: Option<i64>,
+    /// Running, or draining with the callers to answer (see the module docs).
+    state: State,
+}
+
+impl std::fmt::Debug for PartitionActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionActor")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("in_flight", &self.tracker.in_flight())
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionActor {
+    pub const NAME: &'static str = "PartitionActor";
+
+    pub(crate) fn new(
+        topic: String,
+        partition: i32,
+        feed: Arc<PartitionFeed>,
+        consumer: Weak<LiveConsumer>,
+        deps: Arc<PartitionDeps>,
+    ) -> Self {
+        PartitionActor {
+            topic,
+            partition,
+            feed: Some(feed),
+            consumer,
+            deps,
+            tracker: OffsetTracker::new(),
+            lanes: HashMap::new(),
+            fetch: None,
+            stored: None,
+            state: State::Running,
+        }
+    }
+
+    /// Keep one receive pending while running and below the in-flight limit.
+    fn fetch_next(&mut self, ctx: &mut Context<Self>) {
+        if self.fetch.is_some()
+            || !matches!(self.state, State::Running)
+            || self.tracker.in_flight() >= self.deps.max_in_flight
+        {
+            return;
+        }
+        let Some(feed) = self.feed.clone() else {
+            return;
+        };
+        let receive = async move { feed.queue.recv().await.map(|message| message.detach()) };
+        let handle = ctx.spawn(receive.into_actor(self).map(|received, actor, ctx| {
+            actor.fetch = None;
+            match received {
+                Ok(message) => {
+                    actor.accept(message, ctx);
+                    actor.fetch_next(ctx);
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        actor = Self::NAME,
+                        topic = %actor.topic,
+                        partition = actor.partition,
+                        error = %error,
+                        "cannot receive from the partition queue; trying again"
+                    );
+                    ctx.run_later(Duration::from_millis(200), |actor, ctx| {
+                        actor.fetch_next(ctx);
+                    });
+                }
+            }
+        }));
+        self.fetch = Some(handle);
+    }
+
+    /// Take a received message in: decode it and start it, or queue it behind its key.
+    fn accept(&mut self, message: OwnedMessage, ctx: &mut Context<Self>) {
+        let offset = message.offset();
+        self.tracker.begin(offset);
+        let message = Arc::new(message);
+        let work = match shared_events::decode(message.payload().unwrap_or_default()) {
+            Ok(Decoded::Event(envelope)) => {
+                let context = Arc::new(event_context(message.as_ref(), &envelope));
+                Work::Dispatch {
+                    envelope: Arc::new(envelope),
+                    context,
+                }
+            }
+            Ok(Decoded::UnknownType { event_type }) => {
+                tracing::debug!(
+                    actor = Self::NAME,
+                    partition = self.partition,
+                    offset,
+                    event_type = %event_type,
+                    "unknown event type; skipped"
+                );
+                self.finish(offset, None, ctx);
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    actor = Self::NAME,
+                    partition = self.partition,
+                    offset,
+                    error = %error,
+                    "message cannot be decoded; dead-lettering it"
+                );
+                Work::DeadLetter(DeadLetterReason {
+                    error: error.to_string(),
+                    attempts: 0,
+                })
+            }
+        };
+        let lane = lane_key(&message, &work);
+        let job = Job { message, work };
+        match lane {
+            None => self.start(offset, None, job, ctx),
+            Some(key) => {
+                if let Some(waiting) = self.lanes.get_mut(&key) {
+                    waiting.push_back((offset, job));
+                } else {
+                    self.lanes.insert(key.clone(), VecDeque::new());
+                    self.start(offset, Some(key), job, ctx);
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, offset: i64, lane: Option<Vec<u8>>, job: Job, ctx: &mut Context<Self>) {
+        let deps = Arc::clone(&self.deps);
+        let partition = self.partition;
+        let work = async move { run_job(job, &deps, partition).await };
+        ctx.spawn(work.into_actor(self).map(move |(), actor, ctx| {
+            actor.finish(offset, lane, ctx);
+        }));
+    }
+
+    /// A message is done: store what the tracker allows, start the next of its key.
+    fn finish(&mut self, offset: i64, lane: Option<Vec<u8>>, ctx: &mut Context<Self>) {
+        self.tracker.complete(offset);
+        if let Some(position) = self.tracker.take_committable() {
+            self.store(position);
+        }
+        if let Some(key) = lane {
+            let next = self.lanes.get_mut(&key).and_then(VecDeque::pop_front);
+            match next {
+                Some((next_offset, job)) => self.start(next_offset, Some(key), job, ctx),
+                None => {
+                    self.lanes.remove(&key);
+                }
+            }
+        }
+        match self.state {
+            State::Running => self.fetch_next(ctx),
+            State::Draining { .. } if self.tracker.in_flight() == 0 => self.finish_drain(ctx),
+            State::Draining { .. } | State::Stopped => {}
+        }
+    }
+
+    fn store(&mut self, position: i64) {
+        let Some(consumer) = self.consumer.upgrade() else {
+            return;
+        };
+        let mut list = TopicPartitionList::new();
+        let stored = list
+            .add_partition_offset(&self.topic, self.partition, Offset::Offset(position))
+            .and_then(|()| consumer.store_offsets(&list));
+        match stored {
+            Ok(()) => self.stored = Some(position),
+            // The partition was revoked under us; its next owner resumes from the
+            // last committed position, so nothing is lost.
+            Err(error) => tracing::warn!(
+                actor = Self::NAME,
+                topic = %self.topic,
+                partition = self.partition,
+                offset = position,
+                error = %error,
+                "cannot store offset"
+            ),
+        }
+    }
+
+    fn finish_drain(&mut self, ctx: &mut Context<Self>) {
+        let waiters = match std::mem::replace(&mut self.state, State::Stopped) {
+            State::Draining { waiters } => waiters,
+            State::Running | State::Stopped => Vec::new(),
+        };
+        self.feed = None;
+        let report = DrainReport {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            position: self.stored,
+            unfinished: self.tracker.in_flight(),
+        };
+        tracing::info!(
+            actor = Self::NAME,
+            topic = %self.topic,
+            partition = self.partition,
+            offset = ?self.stored,
+            unfinished = report.unfinished,
+            "partition drained"
+        );
+        for waiter in waiters {
+            // The waiter may have given up already (it waits with a timeout).
+            let _ = waiter.send(report.clone());
+        }
+        ctx.stop();
+    }
+}
+
+/// The lane of a message: its Kafka key, else the aggregate id (the lab sends no key,
+/// but the id is what our key would have been), else none (no order needed).
+fn lane_key(message: &OwnedMessage, work: &Work) -> Option<Vec<u8>> {
+    if let Some(key) = message.key() {
+        return Some(key.to_vec());
+    }
+    match work {
+        Work::Dispatch { envelope, .. } => Some(envelope.event.key().into_bytes()),
+        Work::DeadLetter(_) => None,
+    }
+}
+
+/// Where a decoded message came from, for its handlers.
+pub(crate) fn event_context<M: rdkafka::Message>(
+    message: &M,
+    envelope: &EventEnvelope,
+) -> EventContext {
+    EventContext {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message
+            .key()
+            .map(|key| String::from_utf8_lossy(key).into_owned()),
+        timestamp_ms: message.timestamp().to_millis(),
+        event_id: envelope.event_id,
+        datetime: envelope.datetime,
+    }
+}
+
+/// Everything one message needs before its offset may be stored.
+async fn run_job(job: Job, deps: &PartitionDeps, partition: i32) {
+    match job.work {
+        Work::Dispatch { envelope, context } => {
+            let routes = deps.registry.routes(envelope.event_type());
+            let outcomes = join_all(
+                routes
+                    .iter()
+                    .map(|route| deliver_with_retry(route, &envelope, &context, deps)),
+            )
+            .await;
+            let failures: Vec<RouteFailure> =
+                outcomes.into_iter().filter_map(Result::err).collect();
+            if failures.is_empty() {
+                tracing::debug!(
+                    actor = PartitionActor::NAME,
+                    partition,
+                    offset = context.offset,
+                    event_id = ?context.event_id,
+                    event_type = %envelope.event_type(),
+                    "message handled"
+                );
+                return;
+            }
+            let reason = DeadLetterReason {
+                error: failures
+                    .iter()
+                    .map(|failure| format!("{}: {}", failure.actor, failure.error))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                attempts: failures
+                    .iter()
+                    .map(|failure| failure.attempts)
+                    .max()
+                    .unwrap_or(0),
+            };
+            deps.dead_letters.send(&job.message, &reason).await;
+        }
+        Work::DeadLetter(reason) => deps.dead_letters.send(&job.message, &reason).await,
+    }
+}
+
+/// A route that still failed after its retries.
+struct RouteFailure {
+    actor: &'static str,
+    error: HandlerError,
+    attempts: u32,
+}
+
+async fn deliver_with_retry(
+    route: &Route,
+    envelope: &EventEnvelope,
+    context: &Arc<EventContext>,
+    deps: &PartitionDeps,
+) -> Result<(), RouteFailure> {
+    let mut attempt = 0_u32;
+    loop {
+        attempt += 1;
+        let Some(delivery) = route.deliver(envelope, context, deps.handler_timeout) else {
+            return Ok(());
+        };
+        let error = match delivery.await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) => error,
+            // The actor is between a panic and its restart, or gone.
+            Err(MailboxError::Closed) => {
+                HandlerError::Transient("the actor's mailbox is closed".to_owned())
+            }
+            Err(MailboxError::Timeout) => {
+                HandlerError::Transient(format!("no answer within {:?}", deps.handler_timeout))
+            }
+        };
+        if !error.is_retryable() || attempt >= deps.retry.max_attempts {
+            tracing::warn!(
+                actor = route.actor(),
+                partition = context.partition,
+                offset = context.offset,
+                event_id = ?context.event_id,
+                attempts = attempt,
+                error = %error,
+                "handler failed; giving up on this message"
+            );
+            return Err(RouteFailure {
+                actor: route.actor(),
+                error,
+                attempts: attempt,
+            });
+        }
+        let backoff = deps.retry.backoff(attempt);
+        tracing::warn!(
+            actor = route.actor(),
+            partition = context.partition,
+            offset = context.offset,
+            event_id = ?context.event_id,
+            attempt,
+            retry_in = ?backoff,
+            error = %error,
+            "handler failed; retrying"
+        );
+        actix::clock::sleep(backoff).await;
+    }
+}
+
+impl Actor for PartitionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::info!(
+            actor = Self::NAME,
+            topic = %self.topic,
+            partition = self.partition,
+            "actor started"
+        );
+        self.fetch_next(ctx);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        tracing::info!(
+            actor = Self::NAME,
+            topic = %self.topic,
+            partition = self.partition,
+            offset = ?self.stored,
+            "actor stopped"
+        );
+    }
+}
+
+impl Handler<Drain> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, drain: Drain, ctx: &mut Self::Context) {
+        if let Some(fetch) = self.fetch.take() {
+            ctx.cancel_future(fetch);
+        }
+        match &mut self.state {
+            State::Running => {
+                tracing::info!(
+                    actor = Self::NAME,
+                    topic = %self.topic,
+                    partition = self.partition,
+                    in_flight = self.tracker.in_flight(),
+                    "draining partition"
+                );
+                self.state = State::Draining {
+                    waiters: vec![drain.reply],
+                };
+                ctx.run_later(drain.timeout, |actor, ctx| {
+                    if matches!(actor.state, State::Draining { .. }) {
+                        tracing::warn!(
+                            actor = Self::NAME,
+                            topic = %actor.topic,
+                            partition = actor.partition,
+                            unfinished = actor.tracker.in_flight(),
+                            "drain timed out; unfinished messages will be delivered again"
+                        );
+                        actor.finish_drain(ctx);
+                    }
+                });
+            }
+            State::Draining { waiters } => waiters.push(drain.reply),
+            State::Stopped => {
+                let _ = drain.reply.send(DrainReport {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    position: self.stored,
+                    unfinished: 0,
+                });
+                return;
+            }
+        }
+        if self.tracker.in_flight() == 0 {
+            self.finish_drain(ctx);
+        }
+    }
+}
+
+impl Handler<Adopt> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, Adopt(message): Adopt, ctx: &mut Self::Context) {
+        if matches!(self.state, State::Running) {
+            self.accept(message, ctx);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Files that are either whole or absent: written to a temporary file in the same
+//! directory, fsynced, then renamed over the destination (a rename within one file system
+//! is atomic), and the directory fsynced so the rename itself survives a power cut.
+
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+/// Prefix and suffix of the temporary files, so start-up can sweep the ones a crash left.
+const TEMP_PREFIX: &str = ".coolriel-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// A write that failed, with the file it was for.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {source}")]
+pub struct WriteError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Replace `path` with `contents`, atomically: a reader (or a crash) sees the old file or
+/// the new one, never part of it. Writing the same contents again is harmless, which is
+/// what a re-delivered event does.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    let wrap = |source| WriteError {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = parent_dir(path);
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(dir)
+        .map_err(wrap)?;
+    temp.write_all(contents).map_err(wrap)?;
+    temp.as_file().sync_all().map_err(wrap)?;
+    temp.persist(path).map_err(|error| wrap(error.error))?;
+    sync_dir(dir).map_err(wrap)
+}
+
+/// Make a directory entry change (create, rename) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Remove the temporary files a killed process left behind; returns how many.
+pub fn remove_stale_temp_files(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_rewrites_whole_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("welcome_1.html");
+        write_atomically(&path, b"first").expect("write");
+        write_atomically(&path, b"second").expect("rewrite");
+        assert_eq!(fs::read(&path).expect("read"), b"second");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("list")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn stale_temp_files_are_swept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join(".coolriel-abc.tmp"), b"half").expect("stale");
+        fs::write(dir.path().join("welcome_2.html"), b"whole").expect("email");
+        assert_eq!(remove_stale_temp_files(dir.path()).expect("sweep"), 1);
+        assert!(dir.path().join("welcome_2.html").exists());
+    }
+
+    #[test]
+    fn a_missing_directory_is_reported_with_the_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("missing").join("welcome_3.html");
+        let error = write_atomically(&path, b"x").expect_err("no directory");
+        assert!(error.to_string().contains("welcome_3.html"), "{error}");
+    }
+}

@@ -1,0 +1,271 @@
+//! Which actors receive which events, and the typed message they receive.
+//!
+//! A handler actor implements `Handler<Deliver<T>>` for the event type `T` it cares about
+//! ([`UserCreated`], [`UserDeleted`], or the whole [`EventEnvelope`] for every event), and
+//! one line registers it:
+//!
+//! ```text
+//! registry.route::<UserCreated>("UserCreatedActor", user_created.recipient());
+//! ```
+//!
+//! The partition actor asks the registry for the routes of a decoded event's type and
+//! sends each of them its typed message; the message is done when all of them answered.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{MailboxError, Message, Recipient};
+use futures::future::BoxFuture;
+use shared_events::{Event, EventEnvelope, EventType, LabDateTime, UserCreated, UserDeleted};
+use uuid::Uuid;
+
+use crate::handlers::HandlerError;
+
+/// Where a message came from, for handlers that log or record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventContext {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The Kafka key, read as UTF-8 (our keys are user ids); `None` for the lab's messages.
+    pub key: Option<String>,
+    /// The message timestamp the broker holds (create or log-append time), in ms.
+    pub timestamp_ms: Option<i64>,
+    /// `None` for the lab's messages, which are identified by topic/partition/offset.
+    pub event_id: Option<Uuid>,
+    /// The event's own timestamp, the lab's `datetime` field.
+    pub datetime: LabDateTime,
+}
+
+/// The typed message a handler actor receives: the event it asked for and its origin.
+#[derive(Debug, Clone)]
+pub struct Deliver<T> {
+    pub event: T,
+    pub context: Arc<EventContext>,
+}
+
+impl<T: Send + 'static> Message for Deliver<T> {
+    /// Acknowledgement: `Ok` once the work is durable; an error to retry or dead-letter.
+    type Result = Result<(), HandlerError>;
+}
+
+/// A payload a handler can subscribe to: the event types it covers and how to take it
+/// out of a decoded envelope.
+pub trait Routable: Clone + Send + 'static {
+    const EVENT_TYPES: &'static [EventType];
+    fn extract(envelope: &EventEnvelope) -> Option<Self>;
+}
+
+impl Routable for UserCreated {
+    const EVENT_TYPES: &'static [EventType] = &[EventType::UserCreated];
+    fn extract(envelope: &EventEnvelope) -> Option<Self> {
+        match &envelope.event {
+            Event::UserCreated(created) => Some(created.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl Routable for UserDeleted {
+    const EVENT_TYPES: &'static [EventType] = &[EventType::UserDeleted];
+    fn extract(envelope: &EventEnvelope) -> Option<Self> {
+        match &envelope.event {
+            Event::UserDeleted(deleted) => Some(deleted.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Every event, whole (the history wants them all).
+impl Routable for EventEnvelope {
+    const EVENT_TYPES: &'static [EventType] = &EventType::ALL;
+    fn extract(envelope: &EventEnvelope) -> Option<Self> {
+        Some(envelope.clone())
+    }
+}
+
+/// The answer of one delivery: the handler's own result, or why none came back.
+pub type DeliveryFuture = BoxFuture<'static, Result<Result<(), HandlerError>, MailboxError>>;
+
+type DeliverFn =
+    dyn Fn(&EventEnvelope, &Arc<EventContext>, Duration) -> Option<DeliveryFuture> + Send + Sync;
+
+/// One actor registered for one event type.
+#[derive(Clone)]
+pub struct Route {
+    actor: &'static str,
+    deliver: Arc<DeliverFn>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route").field("actor", &self.actor).finish()
+    }
+}
+
+impl Route {
+    /// The actor's name, for logs and dead-letter reasons.
+    pub fn actor(&self) -> &'static str {
+        self.actor
+    }
+
+    /// Send the event to the actor; the future answers within `timeout`. `None` when the
+    /// event does not carry this route's payload (cannot happen for a route found by type).
+    pub fn deliver(
+        &self,
+        envelope: &EventEnvelope,
+        context: &Arc<EventContext>,
+        timeout: Duration,
+    ) -> Option<DeliveryFuture> {
+        (self.deliver)(envelope, context, timeout)
+    }
+}
+
+/// Event type → the actors that handle it.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    routes: BTreeMap<EventType, Vec<Route>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Send every event carrying a `T` to `recipient`, under the name `actor`.
+    pub fn route<T: Routable>(
+        &mut self,
+        actor: &'static str,
+        recipient: Recipient<Deliver<T>>,
+    ) -> &mut Self {
+        let deliver: Arc<DeliverFn> = Arc::new(move |envelope, context, timeout| {
+            let event = T::extract(envelope)?;
+            let request = recipient
+                .send(Deliver {
+                    event,
+                    context: Arc::clone(context),
+                })
+                .timeout(timeout);
+            Some(Box::pin(request) as DeliveryFuture)
+        });
+        for &event_type in T::EVENT_TYPES {
+            self.routes.entry(event_type).or_default().push(Route {
+                actor,
+                deliver: Arc::clone(&deliver),
+            });
+        }
+        self
+    }
+
+    /// The routes for one event type, in registration order.
+    pub fn routes(&self, event_type: EventType) -> &[Route] {
+        self.routes.get(&event_type).map_or(&[], Vec::as_slice)
+    }
+
+    /// The names of the actors an event type goes to.
+    pub fn actors_for(&self, event_type: EventType) -> Vec<&'static str> {
+        self.routes(event_type).iter().map(Route::actor).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix::{Actor, Context, Handler};
+    use shared_events::UserType;
+    use std::sync::Mutex;
+
+    /// Records which payloads it received.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Deliver<UserCreated>> for Recorder {
+        type Result = Result<(), HandlerError>;
+        fn handle(&mut self, message: Deliver<UserCreated>, _: &mut Context<Self>) -> Self::Result {
+            self.0
+                .lock()
+                .expect("lock")
+                .push(format!("created {}", message.event.id));
+            Ok(())
+        }
+    }
+
+    impl Handler<Deliver<EventEnvelope>> for Recorder {
+        type Result = Result<(), HandlerError>;
+        fn handle(
+            &mut self,
+            message: Deliver<EventEnvelope>,
+            _: &mut Context<Self>,
+        ) -> Self::Result {
+            self.0
+                .lock()
+                .expect("lock")
+                .push(format!("any {}", message.event.event_type()));
+            Ok(())
+        }
+    }
+
+    fn context() -> Arc<EventContext> {
+        Arc::new(EventContext {
+            topic: "user-events".into(),
+            partition: 0,
+            offset: 0,
+            key: Some("1".into()),
+            timestamp_ms: None,
+            event_id: None,
+            datetime: LabDateTime::now(),
+        })
+    }
+
+    #[test]
+    fn each_event_type_goes_to_the_actors_registered_for_it() {
+        actix::System::new().block_on(async {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let recorder = Recorder(Arc::clone(&seen)).start();
+            let mut registry = Registry::new();
+            registry
+                .route::<UserCreated>("UserCreatedActor", recorder.clone().recipient())
+                .route::<EventEnvelope>("HistoryActor", recorder.recipient());
+            assert_eq!(
+                registry.actors_for(EventType::UserCreated),
+                ["UserCreatedActor", "HistoryActor"]
+            );
+            assert_eq!(
+                registry.actors_for(EventType::UserDeleted),
+                ["HistoryActor"]
+            );
+
+            let events = [
+                Event::UserCreated(UserCreated {
+                    id: 1,
+                    name: "Ada".into(),
+                    email: "ada@example.com".into(),
+                    user_type: UserType::Client,
+                }),
+                Event::UserDeleted(UserDeleted {
+                    id: 1,
+                    name: "Ada".into(),
+                    email: "ada@example.com".into(),
+                    user_type: UserType::Client,
+                }),
+            ];
+            for event in events {
+                let envelope = EventEnvelope::new(event);
+                for route in registry.routes(envelope.event_type()) {
+                    let delivery = route
+                        .deliver(&envelope, &context(), Duration::from_secs(5))
+                        .expect("the route's payload is in the event");
+                    delivery.await.expect("delivered").expect("handled");
+                }
+            }
+            assert_eq!(
+                *seen.lock().expect("lock"),
+                ["created 1", "any UserCreated", "any UserDeleted"]
+            );
+        });
+    }
+}

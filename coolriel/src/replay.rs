@@ -1,0 +1,458 @@
+//! `coolriel replay`: rebuild the history and the users projection from the topic itself.
+//!
+//! The topic is read by manual assignment with a consumer that has no group, so the live
+//! group's committed offsets are neither used nor touched, and no email is written. Each
+//! partition is read from its beginning (or from the offset `offsets_for_times` gives for
+//! `--since`) up to the high watermark fetched at the start, so a replay ends even while
+//! events keep coming. Every message's own timestamp is checked against `--since` and
+//! `--until` as well: tansu answers `offsets_for_times` for a time after its last message
+//! with offset 0 instead of the end, which would otherwise replay everything.
+//!
+//! Output, in the output directory (default `$OUTPUT_DIR/replay`):
+//! - `history.json`: every event read, with topic, partition, offset, key and broker
+//!   timestamp, ordered by timestamp, then topic, partition and offset;
+//! - `users.json`: the users that exist after applying those events in that order (created
+//!   minus deleted), by id.
+//!
+//! Nothing in either file depends on when the replay ran, so replaying the same log twice
+//! gives byte-identical files. Timestamp order is the order the store published in: the
+//! outbox publishes in commit order, and it orders one user's events even for the lab's
+//! unkeyed messages, which can put them on different partitions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
+use serde::Serialize;
+use shared_events::{Decoded, Event};
+
+use crate::config::Config;
+use crate::handlers::history::HistoryRecord;
+use crate::kafka::TracingContext;
+use crate::kafka::partition::event_context;
+use crate::output::{WriteError, write_atomically};
+
+/// The group id the replay's consumer carries (never joined, never committed).
+const REPLAY_GROUP: &str = "coolriel-replay";
+
+/// What to replay and where to write it.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    pub bootstrap_servers: String,
+    pub topics: Vec<String>,
+    /// Only messages with a timestamp at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only messages with a timestamp before this instant.
+    pub until: Option<DateTime<Utc>>,
+    pub output_dir: PathBuf,
+    /// Bound on each broker request, and on a wait without any message.
+    pub timeout: Duration,
+}
+
+impl ReplayOptions {
+    /// The topics and broker of `config`, writing into `$OUTPUT_DIR/replay`.
+    pub fn from_config(config: &Config) -> Self {
+        ReplayOptions {
+            bootstrap_servers: config.bootstrap_servers.clone(),
+            topics: config.topics.clone(),
+            since: None,
+            until: None,
+            output_dir: config.output_dir.join("replay"),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a replay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot create the Kafka consumer: {0}")]
+    Client(#[source] KafkaError),
+    #[error("cannot read the metadata of topic {topic}: {source}")]
+    Metadata {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("topic {0} does not exist")]
+    UnknownTopic(String),
+    #[error("cannot read the watermarks of {topic}/{partition}: {source}")]
+    Watermarks {
+        topic: String,
+        partition: i32,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("cannot find the offsets for --since: {0}")]
+    OffsetsForTimes(#[source] KafkaError),
+    #[error("cannot assign the partitions: {0}")]
+    Assign(#[source] KafkaError),
+    #[error("no message for {waited:?} while partitions {remaining:?} were not read to their end")]
+    Stalled {
+        remaining: Vec<(String, i32)>,
+        waited: Duration,
+    },
+    #[error("cannot create {dir}: {source}")]
+    OutputDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// What a replay read and wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// Events read, per known event type.
+    pub counts: BTreeMap<String, u64>,
+    /// Events of a type this build does not know, per type name (skipped).
+    pub unknown: BTreeMap<String, u64>,
+    /// Messages that could not be decoded (skipped).
+    pub invalid: u64,
+    /// Users in the rebuilt projection.
+    pub users: usize,
+    pub history_path: PathBuf,
+    pub users_path: PathBuf,
+}
+
+impl std::fmt::Display for ReplaySummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total: u64 = self.counts.values().sum();
+        writeln!(f, "events: {total}")?;
+        for (event_type, count) in &self.counts {
+            writeln!(f, "{event_type}: {count}")?;
+        }
+        for (event_type, count) in &self.unknown {
+            writeln!(f, "{event_type}: {count} (unknown type, skipped)")?;
+        }
+        if self.invalid > 0 {
+            writeln!(f, "invalid: {} (not decodable, skipped)", self.invalid)?;
+        }
+        writeln!(f, "users: {}", self.users)?;
+        writeln!(f, "history: {}", self.history_path.display())?;
+        write!(f, "projection: {}", self.users_path.display())
+    }
+}
+
+/// One partition to read, from `start` up to (not including) `end`.
+#[derive(Debug)]
+struct PartitionPlan {
+    start: i64,
+    end: i64,
+}
+
+/// Read the topics and write `history.json` and `users.json` (see the module docs).
+pub fn replay(options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
+    let consumer: BaseConsumer<TracingContext> = ClientConfig::new()
+        .set("bootstrap.servers", &options.bootstrap_servers)
+        // librdkafka refuses `assign` without a group id. The group is never joined and
+        // nothing is committed: the live group's offsets stay untouched.
+        .set("group.id", REPLAY_GROUP)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .create_with_context(TracingContext)
+        .map_err(ReplayError::Client)?;
+
+    let mut plans = plan(&consumer, options)?;
+    let mut assignment = TopicPartitionList::new();
+    for ((topic, partition), plan) in &plans {
+        assignment
+            .add_partition_offset(topic, *partition, Offset::Offset(plan.start))
+            .map_err(ReplayError::Assign)?;
+    }
+    consumer.assign(&assignment).map_err(ReplayError::Assign)?;
+
+    let since = options.since.map(|since| since.timestamp_millis());
+    let until = options.until.map(|until| until.timestamp_millis());
+    let mut summary = ReplaySummary::default();
+    let mut records = Vec::new();
+    let mut last_progress = Instant::now();
+    while !plans.is_empty() {
+        let Some(received) = consumer.poll(Duration::from_millis(200)) else {
+            if last_progress.elapsed() > options.timeout {
+                return Err(ReplayError::Stalled {
+                    remaining: plans.into_keys().collect(),
+                    waited: options.timeout,
+                });
+            }
+            continue;
+        };
+        let message = match received {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(error = %error, "error while replaying; going on");
+                continue;
+            }
+        };
+        let key = (message.topic().to_owned(), message.partition());
+        let Some(plan) = plans.get(&key) else {
+            continue;
+        };
+        let offset = message.offset();
+        if offset >= plan.end {
+            // Published after the replay started.
+            continue;
+        }
+        if offset + 1 >= plan.end {
+            plans.remove(&key);
+        }
+        last_progress = Instant::now();
+
+        let timestamp = message.timestamp().to_millis();
+        let in_window = timestamp.is_none_or(|timestamp| {
+            since.is_none_or(|since| timestamp >= since)
+                && until.is_none_or(|until| timestamp < until)
+        });
+        if !in_window {
+            continue;
+        }
+        match shared_events::decode(message.payload().unwrap_or_default()) {
+            Ok(Decoded::Event(envelope)) => {
+                *summary
+                    .counts
+                    .entry(envelope.event_type().as_str().to_owned())
+                    .or_default() += 1;
+                let context = event_context(&message, &envelope);
+                records.push((timestamp, HistoryRecord::new(envelope, &context)));
+            }
+            Ok(Decoded::UnknownType { event_type }) => {
+                *summary.unknown.entry(event_type).or_default() += 1;
+            }
+            Err(error) => {
+                tracing::debug!(partition = key.1, offset, error = %error, "undecodable message skipped");
+                summary.invalid += 1;
+            }
+        }
+    }
+
+    records.sort_by(|(left_time, left), (right_time, right)| {
+        (left_time, &left.topic, left.partition, left.offset).cmp(&(
+            right_time,
+            &right.topic,
+            right.partition,
+            right.offset,
+        ))
+    });
+    let records: Vec<HistoryRecord> = records.into_iter().map(|(_, record)| record).collect();
+    let users = project_users(&records);
+    summary.users = users.len();
+    write_outputs(options, &records, users, &mut summary)?;
+    Ok(summary)
+}
+
+/// For each partition: where to start and the high watermark to stop at.
+fn plan(
+    consumer: &BaseConsumer<TracingContext>,
+    options: &ReplayOptions,
+) -> Result<BTreeMap<(String, i32), PartitionPlan>, ReplayError> {
+    let mut plans = BTreeMap::new();
+    for topic in &options.topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), options.timeout)
+            .map_err(|source| ReplayError::Metadata {
+                topic: topic.clone(),
+                source,
+            })?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|found| found.name() == topic && found.error().is_none())
+            .flat_map(|found| found.partitions().iter().map(|partition| partition.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(ReplayError::UnknownTopic(topic.clone()));
+        }
+        let mut starts: HashMap<i32, i64> = HashMap::new();
+        if let Some(since) = options.since {
+            let mut wanted = TopicPartitionList::new();
+            for &partition in &partitions {
+                wanted
+                    .add_partition_offset(
+                        topic,
+                        partition,
+                        Offset::Offset(since.timestamp_millis()),
+                    )
+                    .map_err(ReplayError::OffsetsForTimes)?;
+            }
+            let found = consumer
+                .offsets_for_times(wanted, options.timeout)
+                .map_err(ReplayError::OffsetsForTimes)?;
+            for element in found.elements() {
+                match element.offset() {
+                    Offset::Offset(offset) => {
+                        starts.insert(element.partition(), offset);
+                    }
+                    // No message at or after `since`.
+                    Offset::End => {
+                        starts.insert(element.partition(), i64::MAX);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for partition in partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, options.timeout)
+                .map_err(|source| ReplayError::Watermarks {
+                    topic: topic.clone(),
+                    partition,
+                    source,
+                })?;
+            let start = starts.get(&partition).copied().unwrap_or(low).max(low);
+            if start < high {
+                plans.insert(
+                    (topic.clone(), partition),
+                    PartitionPlan { start, end: high },
+                );
+            }
+        }
+    }
+    Ok(plans)
+}
+
+/// A user in the projection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProjectedUser {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub user_type_id: i32,
+    pub user_type: &'static str,
+}
+
+/// The users that exist after the events, in the order given.
+pub fn project_users(records: &[HistoryRecord]) -> BTreeMap<i64, ProjectedUser> {
+    let mut users = BTreeMap::new();
+    for record in records {
+        match &record.event.event {
+            Event::UserCreated(created) => {
+                users.insert(
+                    created.id,
+                    ProjectedUser {
+                        id: created.id,
+                        name: created.name.clone(),
+                        email: created.email.clone(),
+                        user_type_id: created.user_type.id(),
+                        user_type: created.user_type.name(),
+                    },
+                );
+            }
+            Event::UserDeleted(deleted) => {
+                users.remove(&deleted.id);
+            }
+        }
+    }
+    users
+}
+
+#[derive(Serialize)]
+struct HistoryDocument<'a> {
+    topics: &'a [String],
+    since: Option<String>,
+    until: Option<String>,
+    events: &'a [HistoryRecord],
+}
+
+#[derive(Serialize)]
+struct UsersDocument {
+    users: Vec<ProjectedUser>,
+}
+
+fn write_outputs(
+    options: &ReplayOptions,
+    records: &[HistoryRecord],
+    users: BTreeMap<i64, ProjectedUser>,
+    summary: &mut ReplaySummary,
+) -> Result<(), ReplayError> {
+    let dir = &options.output_dir;
+    std::fs::create_dir_all(dir).map_err(|source| ReplayError::OutputDir {
+        dir: dir.clone(),
+        source,
+    })?;
+    let history = HistoryDocument {
+        topics: &options.topics,
+        since: options.since.map(|since| since.to_rfc3339()),
+        until: options.until.map(|until| until.to_rfc3339()),
+        events: records,
+    };
+    let users = UsersDocument {
+        users: users.into_values().collect(),
+    };
+    summary.history_path = dir.join("history.json");
+    summary.users_path = dir.join("users.json");
+    write_json(&summary.history_path, &history)?;
+    write_json(&summary.users_path, &users)?;
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReplayError> {
+    // Serialising plain structs of strings and numbers cannot fail.
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|error| WriteError {
+        path: path.to_owned(),
+        source: std::io::Error::other(error),
+    })?;
+    bytes.push(b'\n');
+    Ok(write_atomically(path, &bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_events::{EventEnvelope, LabDateTime, UserCreated, UserDeleted, UserType};
+
+    fn record(offset: i64, event: Event) -> HistoryRecord {
+        let envelope = EventEnvelope {
+            event,
+            datetime: LabDateTime::parse("2025-11-09 14:03:12").expect("date"),
+            event_id: None,
+            version: 1,
+            occurred_at: None,
+        };
+        HistoryRecord {
+            topic: "user-events".into(),
+            partition: 0,
+            offset,
+            key: None,
+            timestamp: None,
+            event_type: envelope.event_type().as_str().into(),
+            event: envelope,
+        }
+    }
+
+    #[test]
+    fn projection_is_created_minus_deleted() {
+        let created = |id, user_type| {
+            Event::UserCreated(UserCreated {
+                id,
+                name: format!("user {id}"),
+                email: format!("u{id}@example.com"),
+                user_type,
+            })
+        };
+        let deleted = |id| {
+            Event::UserDeleted(UserDeleted {
+                id,
+                name: format!("user {id}"),
+                email: format!("u{id}@example.com"),
+                user_type: UserType::Client,
+            })
+        };
+        let records = vec![
+            record(0, created(1, UserType::Client)),
+            record(1, created(2, UserType::Manager)),
+            record(2, deleted(1)),
+            record(3, created(3, UserType::Employee)),
+        ];
+        let users = project_users(&records);
+        assert_eq!(users.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(users[&2].user_type, "Manager");
+        assert_eq!(users[&3].user_type_id, 2);
+    }
+}

@@ -1,0 +1,476 @@
+//! Start and stop the service.
+//!
+//! [`Coolriel::start`] loads the templates (a bad template fails here, before anything is
+//! consumed), then starts two threads and waits until the consumer has subscribed:
+//!
+//! - **coolriel** runs the actix system: the partition actors, and the handler actors,
+//!   each on its own arbiter because they do blocking file I/O.
+//! - **coolriel-consumer** owns the Kafka consumer and polls its main queue, which serves
+//!   the rebalance callbacks; the callbacks start and drain the partition actors.
+//!
+//! [`CoolrielHandle::shutdown`] stops fetching, lets every partition actor finish what it
+//! has in flight, commits the offsets, leaves the group (so the other members take the
+//! partitions over at once) and stops the actors.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix::{Arbiter, Supervisor};
+use rdkafka::consumer::Consumer as _;
+use rdkafka::error::KafkaError;
+use shared_events::{EventEnvelope, UserCreated, UserDeleted, topics};
+use tokio::sync::oneshot;
+
+use crate::config::Config;
+use crate::handlers::email::{GoodbyeEmails, Mailer, WelcomeEmails};
+use crate::handlers::history::HistoryActor;
+use crate::handlers::{EventHandler as _, HandlerActor};
+use crate::kafka::context::{self, CoolrielContext, PartitionMap};
+use crate::kafka::dead_letter::DeadLetters;
+use crate::kafka::partition::PartitionDeps;
+use crate::kafka::{LiveConsumer, admin, consumer_config};
+use crate::output::remove_stale_temp_files;
+use crate::registry::Registry;
+use crate::templates::{TemplateError, Templates};
+use crate::wait_group::WaitGroup;
+
+/// How long the shutdown waits for actors and partition queues to be released.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the service did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Templates(#[from] TemplateError),
+    #[error("cannot prepare the output directory {dir}: {source}")]
+    OutputDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the Kafka {client}: {source}")]
+    Kafka {
+        client: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("cannot subscribe to {topics:?}: {source}")]
+    Subscribe {
+        topics: Vec<String>,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("cannot start the {name} thread: {source}")]
+    Thread {
+        name: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the service stopped while starting")]
+    Aborted,
+}
+
+/// What went wrong while running or stopping.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the {0} thread panicked")]
+    Panicked(&'static str),
+}
+
+/// Extra routes for a service being started: runs on the actix system thread, after the
+/// standard handlers are registered (tests add failing handlers this way).
+pub type ExtraRoutes = Box<dyn FnOnce(&mut Registry) + Send>;
+
+/// The service (see the module documentation).
+#[derive(Debug)]
+pub struct Coolriel;
+
+impl Coolriel {
+    /// Start with the standard handlers: welcome and goodbye emails, and the history.
+    pub fn start(config: Config) -> Result<CoolrielHandle, StartError> {
+        Self::start_with(config, |_| {})
+    }
+
+    /// Start with more routes; `extra_routes` runs on the actix system thread, so it may
+    /// start actors there (`Supervisor::start`) and register them.
+    ///
+    /// Blocks until the consumer has subscribed, not until partitions are assigned
+    /// ([`CoolrielHandle::assigned_partitions`] tells when they are).
+    pub fn start_with(
+        config: Config,
+        extra_routes: impl FnOnce(&mut Registry) + Send + 'static,
+    ) -> Result<CoolrielHandle, StartError> {
+        let templates = Arc::new(Templates::load(&config.templates_dir)?);
+        prepare_output_dir(&config)?;
+
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let extra: ExtraRoutes = Box::new(extra_routes);
+        let thread = std::thread::Builder::new()
+            .name("coolriel".into())
+            .spawn(move || {
+                let system = actix::System::new();
+                let outcome =
+                    system.block_on(serve(config, templates, extra, ready_tx, shutdown_rx));
+                let _ = done_tx.send(outcome);
+            })
+            .map_err(|source| StartError::Thread {
+                name: "coolriel",
+                source,
+            })?;
+        let partitions = match ready_rx.recv() {
+            Ok(Ok(partitions)) => partitions,
+            Ok(Err(error)) => {
+                let _ = thread.join();
+                return Err(error);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(StartError::Aborted);
+            }
+        };
+        Ok(CoolrielHandle {
+            shutdown: Some(shutdown_tx),
+            done: Some(done_rx),
+            thread: Some(thread),
+            partitions,
+        })
+    }
+}
+
+fn prepare_output_dir(config: &Config) -> Result<(), StartError> {
+    let wrap = |source| StartError::OutputDir {
+        dir: config.output_dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&config.output_dir).map_err(wrap)?;
+    let removed = remove_stale_temp_files(&config.output_dir).map_err(wrap)?;
+    if removed > 0 {
+        tracing::warn!(
+            dir = %config.output_dir.display(),
+            removed,
+            "removed temporary files left by an earlier crash"
+        );
+    }
+    Ok(())
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct CoolrielHandle {
+    /// Dropping it (or sending) asks the service to stop.
+    shutdown: Option<oneshot::Sender<()>>,
+    /// Answered when the service has stopped.
+    done: Option<oneshot::Receiver<Result<(), ServiceError>>>,
+    /// The actix system thread, joined on shutdown.
+    thread: Option<JoinHandle<()>>,
+    /// The partition actors, to tell which partitions this instance owns.
+    partitions: PartitionMap,
+}
+
+impl CoolrielHandle {
+    /// The partitions this instance owns now, as `(topic, partition)`.
+    pub fn assigned_partitions(&self) -> Vec<(String, i32)> {
+        context::lock(&self.partitions).keys().cloned().collect()
+    }
+
+    /// Stop fetching, finish in-flight messages, commit, leave the group, stop.
+    pub async fn shutdown(mut self) -> Result<(), ServiceError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let outcome = match self.done.take() {
+            Some(done) => done
+                .await
+                .unwrap_or(Err(ServiceError::Panicked("coolriel"))),
+            None => Ok(()),
+        };
+        if let Some(thread) = self.thread.take() {
+            // It has answered `done`; only its last few instructions are left.
+            thread
+                .join()
+                .map_err(|_| ServiceError::Panicked("coolriel"))?;
+        }
+        outcome
+    }
+
+    /// [`CoolrielHandle::shutdown`] for callers without an async runtime.
+    pub fn shutdown_blocking(mut self) -> Result<(), ServiceError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.done.take();
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| ServiceError::Panicked("coolriel")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for CoolrielHandle {
+    fn drop(&mut self) {
+        // A handle dropped without `shutdown` still stops the service, without waiting.
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// The life of the actix system thread.
+async fn serve(
+    config: Config,
+    templates: Arc<Templates>,
+    extra_routes: ExtraRoutes,
+    ready: std::sync::mpsc::Sender<Result<PartitionMap, StartError>>,
+    shutdown: oneshot::Receiver<()>,
+) -> Result<(), ServiceError> {
+    let actors = WaitGroup::new();
+    let arbiters = [Arbiter::new(), Arbiter::new(), Arbiter::new()];
+    let mailer = Mailer::new(templates, &config.output_dir);
+
+    let welcome = {
+        let (mailer, token) = (mailer.clone(), actors.token());
+        Supervisor::start_in_arbiter(&arbiters[0].handle(), move |_| {
+            HandlerActor::new(WelcomeEmails::new(mailer)).watched(token)
+        })
+    };
+    let goodbye = {
+        let token = actors.token();
+        Supervisor::start_in_arbiter(&arbiters[1].handle(), move |_| {
+            HandlerActor::new(GoodbyeEmails::new(mailer)).watched(token)
+        })
+    };
+    let history = {
+        let history = HistoryActor::new(
+            config.history_path(),
+            config.history_max_batch,
+            config.history_flush_interval,
+        );
+        let token = actors.token();
+        Supervisor::start_in_arbiter(&arbiters[2].handle(), move |_| history.watched(token))
+    };
+    let mut registry = Registry::new();
+    registry
+        .route::<UserCreated>(WelcomeEmails::NAME, welcome.recipient())
+        .route::<UserDeleted>(GoodbyeEmails::NAME, goodbye.recipient())
+        .route::<EventEnvelope>(HistoryActor::NAME, history.recipient());
+    extra_routes(&mut registry);
+
+    let started = start_consumer(&config, registry).await;
+    let consumer = match started {
+        Ok(consumer) => {
+            let _ = ready.send(Ok(consumer.partitions.clone()));
+            Some(consumer)
+        }
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            None
+        }
+    };
+
+    let mut outcome = Ok(());
+    if let Some(consumer) = consumer {
+        // An error means the handle was dropped: stop as well.
+        let _ = shutdown.await;
+        tracing::info!("shutting down");
+        let _ = consumer.stop.send(());
+        let _ = consumer.done.await;
+        if consumer.thread.join().is_err() {
+            outcome = Err(ServiceError::Panicked("coolriel-consumer"));
+        }
+    }
+    // The registry went with the consumer: the handler actors' mailboxes are closing.
+    if !actors.wait(RELEASE_TIMEOUT).await {
+        tracing::warn!("some handler actors did not stop in time");
+    }
+    for arbiter in arbiters {
+        arbiter.stop();
+        let _ = arbiter.join();
+    }
+    tracing::info!("stopped");
+    outcome
+}
+
+/// The consumer thread, seen from the system thread.
+struct ConsumerThread {
+    /// The partition actors, shared with the handle.
+    partitions: PartitionMap,
+    /// Ends the poll loop and starts the drain.
+    stop: oneshot::Sender<()>,
+    /// Answered once the consumer is closed.
+    done: oneshot::Receiver<()>,
+    thread: JoinHandle<()>,
+}
+
+async fn start_consumer(config: &Config, registry: Registry) -> Result<ConsumerThread, StartError> {
+    let dead_letters = DeadLetters::new(config).map_err(|source| StartError::Kafka {
+        client: "dead-letter producer",
+        source,
+    })?;
+    ensure_dead_letter_topics(config).await;
+    let deps = Arc::new(PartitionDeps {
+        registry: Arc::new(registry),
+        dead_letters,
+        retry: config.retry,
+        handler_timeout: config.handler_timeout,
+        max_in_flight: config.max_in_flight.max(1),
+    });
+    let partitions = PartitionMap::default();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    let thread = {
+        let config = config.clone();
+        let partitions = Arc::clone(&partitions);
+        let arbiter = Arbiter::current();
+        std::thread::Builder::new()
+            .name("coolriel-consumer".into())
+            .spawn(move || {
+                consume(config, deps, partitions, arbiter, ready_tx, stop_rx);
+                let _ = done_tx.send(());
+            })
+            .map_err(|source| StartError::Thread {
+                name: "coolriel-consumer",
+                source,
+            })?
+    };
+    match ready_rx.await {
+        Ok(Ok(())) => Ok(ConsumerThread {
+            partitions,
+            stop: stop_tx,
+            done: done_rx,
+            thread,
+        }),
+        Ok(Err(error)) => {
+            let _ = thread.join();
+            Err(error)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(StartError::Aborted)
+        }
+    }
+}
+
+/// Create `<topic>.dlq` for each source topic. A failure is logged, not fatal: the broker
+/// may come up later, and dead-lettering retries until the topic is there.
+async fn ensure_dead_letter_topics(config: &Config) {
+    let names: Vec<String> = config
+        .topics
+        .iter()
+        .map(|topic| topics::dead_letter_topic(topic))
+        .collect();
+    let wanted: Vec<(&str, i32)> = names.iter().map(|name| (name.as_str(), 1)).collect();
+    if let Err(error) =
+        admin::create_topics(&config.bootstrap_servers, &wanted, Duration::from_secs(10)).await
+    {
+        tracing::warn!(error = %error, topics = ?names, "cannot create the dead-letter topics");
+    }
+}
+
+/// The consumer thread: subscribe, poll the main queue until told to stop, then drain,
+/// commit and close.
+fn consume(
+    config: Config,
+    deps: Arc<PartitionDeps>,
+    partitions: PartitionMap,
+    arbiter: actix::ArbiterHandle,
+    ready: oneshot::Sender<Result<(), StartError>>,
+    stop: oneshot::Receiver<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(source) => {
+            let _ = ready.send(Err(StartError::Thread {
+                name: "coolriel-consumer runtime",
+                source,
+            }));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let feeds = WaitGroup::new();
+        let Some(token) = feeds.token() else {
+            let _ = ready.send(Err(StartError::Aborted));
+            return;
+        };
+        let context = CoolrielContext::new(partitions, arbiter, deps, config.drain_timeout, token);
+        let consumer: LiveConsumer = match consumer_config(&config).create_with_context(context) {
+            Ok(consumer) => consumer,
+            Err(source) => {
+                let _ = ready.send(Err(StartError::Kafka {
+                    client: "consumer",
+                    source,
+                }));
+                return;
+            }
+        };
+        let consumer = Arc::new(consumer);
+        consumer.context().set_consumer(Arc::downgrade(&consumer));
+        let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+        if let Err(source) = consumer.subscribe(&topics) {
+            let _ = ready.send(Err(StartError::Subscribe {
+                topics: config.topics.clone(),
+                source,
+            }));
+            return;
+        }
+        tracing::info!(
+            actor = "Consumer",
+            group = %config.group_id,
+            topics = ?config.topics,
+            "subscribed"
+        );
+        let _ = ready.send(Ok(()));
+
+        let mut stop = stop;
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                received = consumer.recv() => match received {
+                    Ok(message) => consumer.context().adopt(message.detach()),
+                    Err(error) => {
+                        tracing::warn!(actor = "Consumer", error = %error, "consumer error");
+                        // Errors repeat while the broker is away; do not spin on them.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+            }
+        }
+
+        tracing::info!(actor = "Consumer", "stopping: draining partitions");
+        let reports = consumer.context().close();
+        for report in &reports {
+            tracing::debug!(
+                actor = "Consumer",
+                partition = report.partition,
+                offset = ?report.position,
+                unfinished = report.unfinished,
+                "partition released"
+            );
+        }
+        context::commit(consumer.as_ref());
+        if !feeds.wait(RELEASE_TIMEOUT).await {
+            tracing::warn!(actor = "Consumer", "partition queues not released in time");
+        }
+        // The last reference: closing leaves the group, so the other members take the
+        // partitions over now rather than after the session timeout.
+        match Arc::try_unwrap(consumer) {
+            Ok(consumer) => drop(consumer),
+            Err(consumer) => {
+                tracing::warn!(actor = "Consumer", "consumer still shared at close");
+                drop(consumer);
+            }
+        }
+        tracing::info!(actor = "Consumer", "consumer closed");
+    });
+}

@@ -1,0 +1,326 @@
+//! Helpers for the tests that run against the real broker (`KAFKA_BOOTSTRAP_SERVERS`,
+//! default 127.0.0.1:9092). Every test gets its own random topic and group, and the
+//! helpers panic when the broker cannot be reached: a missing broker fails the tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use coolriel::{Config, HistoryRecord, RetryPolicy};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
+use shared_events::{Event, EventEnvelope, UserCreated, UserDeleted, UserType, topics};
+
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn templates_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates")
+}
+
+/// Logs go through the test harness: shown for a failing test only.
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// A topic with `partitions` partitions, and its dead-letter topic.
+pub async fn create_topic(topic: &str, partitions: i32) {
+    let dlq = topics::dead_letter_topic(topic);
+    coolriel::kafka::admin::create_topics(
+        &bootstrap(),
+        &[(topic, partitions), (dlq.as_str(), 1)],
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("the broker at {} must be reachable: {error}", bootstrap()));
+}
+
+/// A service configuration for one test: its topic, its group, its output directory, and
+/// short retry and session timings.
+pub fn config(topic: &str, group: &str, output_dir: &Path) -> Config {
+    Config {
+        bootstrap_servers: bootstrap(),
+        group_id: group.to_owned(),
+        topics: vec![topic.to_owned()],
+        output_dir: output_dir.to_owned(),
+        templates_dir: templates_dir(),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+        },
+        handler_timeout: Duration::from_secs(10),
+        drain_timeout: Duration::from_secs(5),
+        session_timeout: Duration::from_secs(6),
+        ..Config::default()
+    }
+}
+
+pub fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "15000")
+        .create()
+        .expect("producer")
+}
+
+pub fn user_type_of(id: i64) -> UserType {
+    UserType::ALL[(id % 3) as usize]
+}
+
+pub fn created(id: i64) -> EventEnvelope {
+    EventEnvelope::new(Event::UserCreated(UserCreated {
+        id,
+        name: format!("User {id}"),
+        email: format!("user{id}@example.com"),
+        user_type: user_type_of(id),
+    }))
+}
+
+pub fn deleted(id: i64) -> EventEnvelope {
+    EventEnvelope::new(Event::UserDeleted(UserDeleted {
+        id,
+        name: format!("User {id}"),
+        email: format!("user{id}@example.com"),
+        user_type: user_type_of(id),
+    }))
+}
+
+/// Publish an event the way the store manager does: key = user id, event headers.
+/// Returns (partition, offset).
+pub async fn publish(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: Option<i32>,
+    envelope: &EventEnvelope,
+    timestamp_ms: Option<i64>,
+) -> (i32, i64) {
+    let key = envelope.event.key();
+    let payload = envelope.encode();
+    let event_id = envelope
+        .event_id
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: topics::HEADER_EVENT_ID,
+            value: Some(event_id.as_str()),
+        })
+        .insert(Header {
+            key: topics::HEADER_EVENT_TYPE,
+            value: Some(envelope.event_type().as_str()),
+        });
+    let mut record = FutureRecord::to(topic)
+        .key(key.as_bytes())
+        .payload(payload.as_slice())
+        .headers(headers);
+    if let Some(partition) = partition {
+        record = record.partition(partition);
+    }
+    if let Some(timestamp) = timestamp_ms {
+        record = record.timestamp(timestamp);
+    }
+    let delivery = producer
+        .send(record, Duration::from_secs(15))
+        .await
+        .unwrap_or_else(|(error, _)| panic!("publish to {topic}: {error}"));
+    (delivery.partition, delivery.offset)
+}
+
+/// Publish raw bytes (poison messages, the lab's own payloads).
+pub async fn publish_raw(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: Option<i32>,
+    key: Option<&[u8]>,
+    payload: Option<&[u8]>,
+) -> (i32, i64) {
+    let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    if let Some(payload) = payload {
+        record = record.payload(payload);
+    }
+    if let Some(partition) = partition {
+        record = record.partition(partition);
+    }
+    let delivery = producer
+        .send(record, Duration::from_secs(15))
+        .await
+        .unwrap_or_else(|(error, _)| panic!("publish to {topic}: {error}"));
+    (delivery.partition, delivery.offset)
+}
+
+/// Poll `check` every 50 ms until it holds; panic after `timeout` naming `what`.
+pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The history lines written so far (whole lines only).
+pub fn history(dir: &Path) -> Vec<HistoryRecord> {
+    let Ok(text) = std::fs::read_to_string(dir.join("history.jsonl")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("bad history line {line:?}: {error}"))
+        })
+        .collect()
+}
+
+/// The names of the files in `dir`.
+pub fn files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn count_prefixed(dir: &Path, prefix: &str, suffix: &str) -> usize {
+    files(dir)
+        .iter()
+        .filter(|name| name.starts_with(prefix) && name.ends_with(suffix))
+        .count()
+}
+
+/// Read `expected` messages of every partition of `topic` from the beginning (blocking).
+pub fn read_topic(topic: &str, expected: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    // librdkafka refuses `assign` without a group id; this one never commits.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut assignment = TopicPartitionList::new();
+    for found in metadata.topics() {
+        for partition in found.partitions() {
+            assignment
+                .add_partition_offset(topic, partition.id(), Offset::Beginning)
+                .expect("partition");
+        }
+    }
+    consumer.assign(&assignment).expect("assign");
+    let start = Instant::now();
+    let mut messages = Vec::new();
+    while messages.len() < expected {
+        assert!(
+            start.elapsed() < timeout,
+            "read {} of {expected} messages from {topic} in {timeout:?}",
+            messages.len()
+        );
+        if let Some(received) = consumer.poll(Duration::from_millis(200)) {
+            messages.push(received.expect("consume").detach());
+        }
+    }
+    messages
+}
+
+/// Low and high watermark of each partition.
+pub fn watermarks(topic: &str, partitions: i32) -> Vec<(i64, i64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("consumer");
+    (0..partitions)
+        .map(|partition| {
+            consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .expect("watermarks")
+        })
+        .collect()
+}
+
+/// The offsets `group` committed for each partition of `topic` (-1 when none).
+pub fn committed(topic: &str, group: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(|partition| {
+            match committed
+                .find_partition(topic, partition)
+                .map(|element| element.offset())
+            {
+                Some(Offset::Offset(offset)) => offset,
+                _ => -1,
+            }
+        })
+        .collect()
+}
+
+/// The value of a header, as text.
+pub fn header(message: &OwnedMessage, name: &str) -> Option<String> {
+    use rdkafka::message::Headers as _;
+    message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|header| header.key == name)
+            .and_then(|header| header.value)
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+    })
+}
+
+/// The marker phrase of each template variant, to check the right one was used.
+pub fn welcome_marker(user_type: UserType) -> &'static str {
+    match user_type {
+        UserType::Client => "Merci d'avoir visité notre magasin",
+        UserType::Employee => "Salut et bienvenue dans l'équipe !",
+        UserType::Manager => "Bienvenue dans l'équipe de direction",
+    }
+}
+
+pub fn goodbye_marker(user_type: UserType) -> &'static str {
+    match user_type {
+        UserType::Client => "Merci d'avoir magasiné chez nous",
+        UserType::Employee => "Merci pour tout",
+        UserType::Manager => "Merci pour votre leadership",
+    }
+}
+
+/// Whether `message` came from partition/offset of the source.
+pub fn offset_of(message: &OwnedMessage) -> (i32, i64) {
+    (message.partition(), message.offset())
+}

@@ -1,0 +1,150 @@
+//! The built binary against the real broker: killed with SIGKILL in the middle of the
+//! work and restarted, nothing is lost and no email is partial; SIGTERM exits 0 quickly.
+
+mod common;
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Start `coolriel` (the service) with its output in `output` and its logs in `log`.
+fn spawn_service(topic: &str, group: &str, output: &Path, log: &Path) -> Child {
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_coolriel"))
+        // A working directory of its own, so no developer's .env is picked up.
+        .current_dir(output.parent().expect("parent"))
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
+        .env("KAFKA_GROUP_ID", group)
+        .env("COOLRIEL_TOPICS", topic)
+        .env("OUTPUT_DIR", output)
+        .env("TEMPLATES_DIR", templates_dir())
+        // The killed member must leave the group quickly for the restart to get its
+        // partitions (6 s is the smallest session timeout Kafka accepts).
+        .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
+        .env("RUST_LOG", "info,librdkafka=warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start coolriel")
+}
+
+fn wait_for_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "coolriel did not exit within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every welcome email present is whole: its HTML ends the document, its text is there.
+fn assert_emails_whole(dir: &Path) -> usize {
+    let mut count = 0;
+    for name in files(dir) {
+        let Some(id) = name
+            .strip_prefix("welcome_")
+            .and_then(|rest| rest.strip_suffix(".html"))
+        else {
+            continue;
+        };
+        let html = std::fs::read_to_string(dir.join(&name)).expect("read email");
+        assert!(html.ends_with("</html>\n"), "{name} is partial: {html:?}");
+        assert!(
+            html.contains(&format!("user{id}@example.com")),
+            "{name} is not user {id}'s"
+        );
+        let text = std::fs::read_to_string(dir.join(format!("welcome_{id}.txt")))
+            .expect("text beside html");
+        assert!(text.contains(&format!("User {id}")), "welcome_{id}.txt");
+        count += 1;
+    }
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_with_sigkill_mid_batch_then_restarted_loses_nothing() {
+    init_logs();
+    let topic = unique("sigkill");
+    let group = unique("coolriel");
+    let root = tempfile::tempdir().expect("temp dir");
+    let output = root.path().join("output");
+    let log = root.path().join("coolriel.log");
+    create_topic(&topic, 3).await;
+    let producer = producer();
+    let users: i64 = 600;
+    for id in 1..=users {
+        publish(&producer, &topic, Some((id % 3) as i32), &created(id), None).await;
+    }
+
+    let mut first = spawn_service(&topic, &group, &output, &log);
+    eventually("some emails written", TIMEOUT, || {
+        count_prefixed(&output, "welcome_", ".html") >= 30
+    })
+    .await;
+    first.kill().expect("SIGKILL");
+    wait_for_exit(&mut first, Duration::from_secs(10));
+    let at_kill = assert_emails_whole(&output);
+    eprintln!("killed after {at_kill} of {users} emails");
+    assert!(
+        at_kill < users as usize,
+        "the kill came after all {users} emails; the test needs more work in flight"
+    );
+
+    let restarted = Instant::now();
+    let mut second = spawn_service(&topic, &group, &output, &log);
+    eventually("every email after the restart", TIMEOUT, || {
+        count_prefixed(&output, "welcome_", ".html") == users as usize
+    })
+    .await;
+    eprintln!("restart finished the work in {:?}", restarted.elapsed());
+    assert_eq!(assert_emails_whole(&output), users as usize);
+
+    // SIGTERM: drain, commit, exit 0 within a few seconds.
+    let terminated = Instant::now();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(second.id().to_string())
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let status = wait_for_exit(&mut second, Duration::from_secs(10));
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(
+        terminated.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        terminated.elapsed()
+    );
+
+    // No temporary file is left, and the history has every user (at least once: what
+    // was done but not committed at the kill was handled again) and no partial line.
+    let leftovers: Vec<String> = files(&output)
+        .into_iter()
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let history = history(&output);
+    let ids: std::collections::BTreeSet<i64> = history
+        .iter()
+        .map(|record| record.event.event.aggregate_id())
+        .collect();
+    assert_eq!(ids.len(), users as usize);
+    let high: Vec<i64> = watermarks(&topic, 3)
+        .into_iter()
+        .map(|(_, high)| high)
+        .collect();
+    assert_eq!(committed(&topic, &group, 3), high);
+    let logs = std::fs::read_to_string(&log).expect("logs");
+    assert!(logs.contains("signal received; shutting down"), "{logs}");
+}

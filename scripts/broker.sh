@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The local Kafka-compatible broker (tansu, pinned) for scripts/up.sh, scripts/test.sh and
+# the benchmarks. Docker cannot run on the development machines, so instead of Apache Kafka
+# we install tansu from crates.io once, into a cache outside the repository, and reuse it.
+#
+#   scripts/broker.sh install        build tansu into $COOLRIEL_CACHE (10-15 min, once)
+#   scripts/broker.sh start          start it on 127.0.0.1:9092 unless a broker answers there
+#   scripts/broker.sh stop           stop the broker this script started
+#   scripts/broker.sh topics         create the system's topics (idempotent)
+#   scripts/broker.sh status         say whether a broker answers
+#
+# Settings (environment): COOLRIEL_CACHE (default ~/.cache/coolriel), BROKER_DATA_DIR (where
+# the log is kept, default data/broker in the repository), BROKER_LOG (default logs/broker.log).
+set -euo pipefail
+
+readonly TANSU_VERSION=0.6.0
+# dynostore is the storage layer; libsql gives the SQLite engine, so the event log survives
+# a broker restart (the point of event sourcing). Measured: ~10-15 min on 2 cores.
+readonly TANSU_FEATURES=dynostore,libsql
+readonly BROKER_HOST=127.0.0.1
+readonly BROKER_PORT=9092
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache_dir="${COOLRIEL_CACHE:-$HOME/.cache/coolriel}"
+tansu_root="$cache_dir/tansu-$TANSU_VERSION"
+tansu_bin="$tansu_root/bin/tansu"
+data_dir="${BROKER_DATA_DIR:-$repo_root/data/broker}"
+log_file="${BROKER_LOG:-$repo_root/logs/broker.log}"
+pid_file="$data_dir/tansu.pid"
+
+log() { printf '[broker] %s\n' "$*" >&2; }
+
+broker_answers() {
+    (exec 3<>"/dev/tcp/$BROKER_HOST/$BROKER_PORT") 2>/dev/null
+}
+
+install_broker() {
+    if [[ -x "$tansu_bin" ]]; then
+        return 0
+    fi
+    log "installing tansu $TANSU_VERSION into $tansu_root (one time; about 10-15 minutes)"
+    mkdir -p "$cache_dir"
+    local started=$SECONDS
+    # A separate target dir so the workspace's own cache is not invalidated.
+    CARGO_TARGET_DIR="$cache_dir/tansu-build" cargo install tansu --locked \
+        --version "$TANSU_VERSION" --no-default-features --features "$TANSU_FEATURES" \
+        --root "$tansu_root" >"$cache_dir/tansu-install.log" 2>&1 || {
+        log "tansu install failed; last lines of $cache_dir/tansu-install.log:"
+        tail -n 30 "$cache_dir/tansu-install.log" >&2
+        return 1
+    }
+    rm -rf "$cache_dir/tansu-build"
+    log "tansu installed in $((SECONDS - started)) s"
+}
+
+start_broker() {
+    if broker_answers; then
+        log "a broker already answers on $BROKER_HOST:$BROKER_PORT; using it"
+        return 0
+    fi
+    install_broker
+    mkdir -p "$data_dir" "$(dirname "$log_file")"
+    log "starting tansu on $BROKER_HOST:$BROKER_PORT (log in $data_dir/tansu.db, output in $log_file)"
+    # tansu joins a sqlite:// path onto its working directory, so run it from the data dir.
+    (
+        cd "$data_dir"
+        exec "$tansu_bin" broker \
+            --storage-engine sqlite://tansu.db \
+            --kafka-listener-url "tcp://$BROKER_HOST:$BROKER_PORT" \
+            --kafka-advertised-listener-url "tcp://$BROKER_HOST:$BROKER_PORT"
+    ) >>"$log_file" 2>&1 &
+    echo $! >"$pid_file"
+    for _ in $(seq 1 100); do
+        if broker_answers; then
+            log "tansu is up (pid $(cat "$pid_file"))"
+            return 0
+        fi
+        if ! kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+            log "tansu exited during start-up; last lines of $log_file:"
+            tail -n 20 "$log_file" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    log "tansu did not answer on $BROKER_HOST:$BROKER_PORT within 10 s"
+    return 1
+}
+
+stop_broker() {
+    if [[ -f "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+        local pid
+        pid="$(cat "$pid_file")"
+        kill "$pid"
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+        log "tansu stopped"
+    fi
+    rm -f "$pid_file"
+}
+
+# create_topic NAME PARTITIONS: an existing topic is fine.
+create_topic() {
+    local name=$1 partitions=$2 output
+    if output="$("$tansu_bin" topic create "$name" --partitions "$partitions" \
+        --broker "tcp://$BROKER_HOST:$BROKER_PORT" 2>&1)"; then
+        log "topic $name ($partitions partitions) created"
+    elif grep -qi 'exist' <<<"$output"; then
+        log "topic $name already exists"
+    else
+        log "could not create topic $name: $output"
+        return 1
+    fi
+}
+
+create_topics() {
+    install_broker
+    create_topic user-events 3
+    create_topic user-events.dlq 3
+}
+
+case "${1:-}" in
+install) install_broker ;;
+start) start_broker ;;
+stop) stop_broker ;;
+topics) create_topics ;;
+status)
+    if broker_answers; then echo "broker answers on $BROKER_HOST:$BROKER_PORT"; else
+        echo "no broker on $BROKER_HOST:$BROKER_PORT"
+        exit 1
+    fi
+    ;;
+*)
+    echo "usage: $0 install|start|stop|topics|status" >&2
+    exit 2
+    ;;
+esac
