@@ -21,13 +21,24 @@ impl MigrationTrait for Migration {
                     .table(UserTypes::Table)
                     .if_not_exists()
                     // Not auto-increment: the ids 1, 2, 3 are part of the event contract.
-                    .col(ColumnDef::new(UserTypes::Id).integer().not_null().primary_key())
-                    .col(ColumnDef::new(UserTypes::Name).string_len(50).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(UserTypes::Id)
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(UserTypes::Name)
+                            .string_len(50)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .to_owned(),
             )
             .await?;
         let mut seed = Query::insert();
-        seed.into_table(UserTypes::Table).columns([UserTypes::Id, UserTypes::Name]);
+        seed.into_table(UserTypes::Table)
+            .columns([UserTypes::Id, UserTypes::Name]);
         for (id, name) in SEED_USER_TYPES {
             seed.values_panic([id.into(), name.into()]);
         }
@@ -35,6 +46,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(UserTypes::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(UserTypes::Table).to_owned())
+            .await
     }
 }

@@ -32,7 +32,12 @@ impl MigrationTrait for Migration {
                             .primary_key(),
                     )
                     .col(ColumnDef::new(Users::Name).string_len(100).not_null())
-                    .col(ColumnDef::new(Users::Email).string_len(150).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Users::Email)
+                            .string_len(150)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Users::UserTypeId).integer().not_null())
                     .col(
                         ColumnDef::new(Users::CreatedAt)
@@ -62,6 +67,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Users::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Users::Table).to_owned())
+            .await
     }
 }

@@ -35,7 +35,12 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(Outbox::EventId).string_len(36).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Outbox::EventId)
+                            .string_len(36)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Outbox::Topic).string_len(249).not_null())
                     .col(ColumnDef::new(Outbox::EventKey).string_len(255).not_null())
                     .col(ColumnDef::new(Outbox::EventType).string_len(100).not_null())
@@ -43,7 +48,12 @@ impl MigrationTrait for Migration {
                     // Microseconds: the commit-to-ack latency is measured from here.
                     .col(precise_utc_timestamp(backend, Outbox::CreatedAt).not_null())
                     .col(precise_utc_timestamp(backend, Outbox::PublishedAt).null())
-                    .col(ColumnDef::new(Outbox::Attempts).integer().not_null().default(0))
+                    .col(
+                        ColumnDef::new(Outbox::Attempts)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .col(ColumnDef::new(Outbox::LastError).text().null())
                     .to_owned(),
             )
@@ -62,14 +72,19 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Outbox::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Outbox::Table).to_owned())
+            .await
     }
 }
 
 /// A UTC instant with microseconds. MySQL's plain `TIMESTAMP` keeps whole seconds and ends
 /// in 2038, so MySQL gets `DATETIME(6)` (the pool's session time zone is UTC); SQLite keeps
 /// the full RFC 3339 text either way.
-fn precise_utc_timestamp(backend: sea_orm_migration::sea_orm::DatabaseBackend, column: Outbox) -> ColumnDef {
+fn precise_utc_timestamp(
+    backend: sea_orm_migration::sea_orm::DatabaseBackend,
+    column: Outbox,
+) -> ColumnDef {
     let mut def = ColumnDef::new(column);
     match backend {
         sea_orm_migration::sea_orm::DatabaseBackend::MySql => def.custom(Alias::new("DATETIME(6)")),

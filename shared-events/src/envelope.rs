@@ -66,9 +66,8 @@ impl EventEnvelope {
     /// The JSON bytes to publish.
     pub fn encode(&self) -> Vec<u8> {
         // Serialising plain structs, strings and integers into a Vec cannot fail.
-        serde_json::to_vec(self).unwrap_or_else(|error| {
-            unreachable!("event envelope failed to serialise: {error}")
-        })
+        serde_json::to_vec(self)
+            .unwrap_or_else(|error| unreachable!("event envelope failed to serialise: {error}"))
     }
 }
 
@@ -77,7 +76,9 @@ impl EventEnvelope {
 pub enum Decoded {
     Event(EventEnvelope),
     /// Valid JSON with an `event` name this build does not know: skip it.
-    UnknownType { event_type: String },
+    UnknownType {
+        event_type: String,
+    },
 }
 
 /// Why a message could not be decoded. Every variant means "dead-letter it".

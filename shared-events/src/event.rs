@@ -60,7 +60,9 @@ impl EventType {
 
     /// `None` for a type this build does not know; consumers skip those (the lab does too).
     pub fn from_name(name: &str) -> Option<Self> {
-        EventType::ALL.into_iter().find(|known| known.as_str() == name)
+        EventType::ALL
+            .into_iter()
+            .find(|known| known.as_str() == name)
     }
 
     /// The topic events of this type are published to.

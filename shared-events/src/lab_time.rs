@@ -25,9 +25,7 @@ impl LabDateTime {
     pub fn from_utc(instant: DateTime<Utc>) -> Self {
         let naive = instant.naive_utc();
         let micros = naive.and_utc().timestamp_subsec_micros();
-        let truncated = naive
-            .with_nanosecond(micros * 1_000)
-            .unwrap_or(naive);
+        let truncated = naive.with_nanosecond(micros * 1_000).unwrap_or(naive);
         LabDateTime(truncated)
     }
 
@@ -82,11 +80,15 @@ mod tests {
     #[test]
     fn parses_whole_seconds_and_iso_t() {
         assert_eq!(
-            LabDateTime::parse("2025-11-09 14:03:12").expect("no fraction").to_string(),
+            LabDateTime::parse("2025-11-09 14:03:12")
+                .expect("no fraction")
+                .to_string(),
             "2025-11-09 14:03:12.000000"
         );
         assert_eq!(
-            LabDateTime::parse("2025-11-09T14:03:12.5").expect("iso").to_string(),
+            LabDateTime::parse("2025-11-09T14:03:12.5")
+                .expect("iso")
+                .to_string(),
             "2025-11-09 14:03:12.500000"
         );
     }
@@ -94,7 +96,10 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         for bad in ["", "yesterday", "2025-13-01 00:00:00", "2025-11-09"] {
-            assert!(LabDateTime::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                LabDateTime::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
@@ -103,6 +108,9 @@ mod tests {
         let instant = DateTime::parse_from_rfc3339("2025-11-09T14:03:12.123456789Z")
             .expect("rfc3339")
             .with_timezone(&Utc);
-        assert_eq!(LabDateTime::from_utc(instant).to_string(), "2025-11-09 14:03:12.123456");
+        assert_eq!(
+            LabDateTime::from_utc(instant).to_string(),
+            "2025-11-09 14:03:12.123456"
+        );
     }
 }

@@ -74,7 +74,11 @@ fn our_message_decodes_with_every_added_field() {
     );
     assert_eq!(
         envelope.occurred_at,
-        Some(DateTime::parse_from_rfc3339("2025-11-09T14:03:12.123456Z").expect("rfc3339").to_utc())
+        Some(
+            DateTime::parse_from_rfc3339("2025-11-09T14:03:12.123456Z")
+                .expect("rfc3339")
+                .to_utc()
+        )
     );
 }
 
@@ -88,7 +92,9 @@ fn our_encoding_keeps_the_lab_fields() {
             email: "alovelace@example.com".into(),
             user_type: UserType::Manager,
         }),
-        Utc.with_ymd_and_hms(2025, 11, 9, 14, 3, 12).single().expect("valid date"),
+        Utc.with_ymd_and_hms(2025, 11, 9, 14, 3, 12)
+            .single()
+            .expect("valid date"),
         Uuid::nil(),
     );
     let json: serde_json::Value = serde_json::from_slice(&envelope.encode()).expect("json");
@@ -131,24 +137,52 @@ fn garbage_is_a_typed_error() {
 fn missing_required_field_names_it() {
     let error = decode(br#"{"event": "UserCreated", "id": 1, "email": "a@b.c", "datetime": "2025-11-09 14:03:12"}"#)
         .expect_err("name is required");
-    assert!(matches!(error, DecodeError::InvalidEvent { event_type: EventType::UserCreated, .. }));
-    assert!(error.to_string().contains("name"), "error should name the field: {error}");
+    assert!(matches!(
+        error,
+        DecodeError::InvalidEvent {
+            event_type: EventType::UserCreated,
+            ..
+        }
+    ));
+    assert!(
+        error.to_string().contains("name"),
+        "error should name the field: {error}"
+    );
 }
 
 fn user_type() -> impl Strategy<Value = UserType> {
-    prop_oneof![Just(UserType::Client), Just(UserType::Employee), Just(UserType::Manager)]
+    prop_oneof![
+        Just(UserType::Client),
+        Just(UserType::Employee),
+        Just(UserType::Manager)
+    ]
 }
 
 fn event() -> impl Strategy<Value = Event> {
-    (any::<i64>(), ".{0,40}", ".{0,40}", user_type(), any::<bool>()).prop_map(
-        |(id, name, email, user_type, created)| {
-            if created {
-                Event::UserCreated(UserCreated { id, name, email, user_type })
-            } else {
-                Event::UserDeleted(UserDeleted { id, name, email, user_type })
-            }
-        },
+    (
+        any::<i64>(),
+        ".{0,40}",
+        ".{0,40}",
+        user_type(),
+        any::<bool>(),
     )
+        .prop_map(|(id, name, email, user_type, created)| {
+            if created {
+                Event::UserCreated(UserCreated {
+                    id,
+                    name,
+                    email,
+                    user_type,
+                })
+            } else {
+                Event::UserDeleted(UserDeleted {
+                    id,
+                    name,
+                    email,
+                    user_type,
+                })
+            }
+        })
 }
 
 fn instant() -> impl Strategy<Value = DateTime<Utc>> {

@@ -1,1 +1,23 @@
-fn main() {}
+//! `store-manager`: serve the store's API until SIGINT/SIGTERM.
+
+use anyhow::Context as _;
+use store_manager::{Application, Settings, telemetry};
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    // A missing .env is normal; a broken one is not.
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(error) if error.not_found() => {}
+        Err(error) => return Err(error).context("cannot read .env"),
+    }
+    telemetry::init();
+    let settings = Settings::from_env().context("invalid settings")?;
+    let application = Application::build(settings)
+        .await
+        .context("store-manager failed to start")?;
+    application
+        .run_until_stopped()
+        .await
+        .context("HTTP server failed")
+}

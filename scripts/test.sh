@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real services: the Kafka-compatible broker (tansu,
+# installed and started by scripts/broker.sh when none answers on 127.0.0.1:9092) and a
+# MySQL-compatible server on 127.0.0.1:3306 (MariaDB, installed from Debian's packages and
+# started when none answers; on CI a missing database is an error, never a skip).
+#
+#   scripts/test.sh                 cargo test --workspace
+#   scripts/test.sh -p coolriel     extra arguments go to cargo test
+#
+# Settings: TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306), KAFKA_BOOTSTRAP_SERVERS
+# (default 127.0.0.1:9092), CI (set on CI: never install, fail instead).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+log() { printf '[test] %s\n' "$*" >&2; }
+
+mysql_answers() { (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; }
+
+ensure_build_tools() {
+    # librdkafka is compiled from source by rdkafka-sys.
+    local missing=()
+    command -v cc >/dev/null || missing+=(gcc)
+    command -v c++ >/dev/null || missing+=(g++)
+    command -v make >/dev/null || missing+=(make)
+    command -v perl >/dev/null || missing+=(perl)
+    if ((${#missing[@]})); then
+        log "installing build tools: ${missing[*]}"
+        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+ensure_mariadb() {
+    if mysql_answers; then
+        return 0
+    fi
+    if ! command -v mariadbd >/dev/null; then
+        if [[ -n "${CI:-}" ]]; then
+            log "no MySQL-compatible server on 127.0.0.1:3306 and MariaDB is not installed; on CI this is an error"
+            return 1
+        fi
+        log "installing MariaDB from Debian's packages"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null
+    fi
+    log "starting MariaDB"
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+    for _ in $(seq 1 100); do
+        mysql_answers && break
+        sleep 0.2
+    done
+    if ! mysql_answers; then
+        log "MariaDB did not start; the database scenarios cannot run"
+        return 1
+    fi
+    # Debian's root uses unix_socket auth; the tests connect over TCP with no password.
+    mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket" 2>/dev/null || true
+}
+
+drop_leftover_test_databases() {
+    command -v mariadb >/dev/null || return 0
+    local leftovers
+    leftovers="$(mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES LIKE 'coolriel\\_test\\_%'" 2>/dev/null || true)"
+    for name in $leftovers; do
+        mariadb -uroot -h127.0.0.1 -e "DROP DATABASE \`$name\`" 2>/dev/null || true
+    done
+}
+
+ensure_build_tools
+ensure_mariadb
+drop_leftover_test_databases
+
+# The broker: reuse one that answers, else start a throw-away one with its own log.
+broker_started_here=""
+if ! scripts/broker.sh status >/dev/null 2>&1; then
+    broker_dir="$(mktemp -d -t coolriel-test-broker.XXXXXX)"
+    export BROKER_DATA_DIR="$broker_dir" BROKER_LOG="$broker_dir/broker.log"
+    scripts/broker.sh start
+    broker_started_here=1
+fi
+cleanup() {
+    if [[ -n "$broker_started_here" ]]; then
+        scripts/broker.sh stop || true
+        rm -rf "$BROKER_DATA_DIR"
+    fi
+}
+trap cleanup EXIT
+
+# The outage tests run a private broker of their own.
+scripts/broker.sh install
+export TANSU_BIN="${COOLRIEL_CACHE:-$HOME/.cache/coolriel}/tansu-0.6.0/bin/tansu"
+
+started=$SECONDS
+log "cargo test --workspace $*"
+cargo test --workspace "$@"
+log "tests passed in $((SECONDS - started)) s"

@@ -1,0 +1,197 @@
+//! Settings, from the environment (DESIGN §5); `main` loads a `.env` file first when present.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::topics::Topics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}={value:?} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Everything store-manager needs to run. [`Settings::from_env`] reads it; tests build it.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `sqlite://…` (embedded default) or `mysql://…`.
+    pub database_url: String,
+    /// Where the HTTP API listens; port 0 picks a free port (tests).
+    pub listen_addr: SocketAddr,
+    pub kafka: KafkaSettings,
+    pub outbox: OutboxSettings,
+    /// Where events go (`USER_EVENTS_TOPIC`, default `user-events`).
+    pub topics: Topics,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    /// How long librdkafka keeps retrying one message before reporting it failed; the row
+    /// then stays pending and is retried on the next poll.
+    pub message_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// The fallback poll: picks up rows whose wake-up was lost (crash after commit, a
+    /// second process writing to the same database, a failed publication).
+    pub poll_interval: Duration,
+    /// Rows read and sent per round trip to the database.
+    pub batch_size: u64,
+    /// Published rows are kept this long (for operators), then deleted.
+    pub retention: Duration,
+    pub cleanup_interval: Duration,
+    /// Rows deleted per statement, so a cleanup never holds long locks.
+    pub cleanup_batch_size: u64,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/store.db?mode=rwc";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            kafka: KafkaSettings {
+                bootstrap_servers: "127.0.0.1:9092".to_owned(),
+                message_timeout: Duration::from_secs(30),
+            },
+            outbox: OutboxSettings {
+                poll_interval: Duration::from_secs(1),
+                batch_size: 256,
+                retention: Duration::from_secs(24 * 3600),
+                cleanup_interval: Duration::from_secs(300),
+                cleanup_batch_size: 1000,
+            },
+            topics: Topics::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// The defaults, overridden by whatever the environment sets.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Settings::from_env`] with another source of variables (tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut settings = Settings::default();
+        if let Some(url) = lookup("DATABASE_URL").filter(|url| !url.trim().is_empty()) {
+            if !(url.starts_with("sqlite:") || url.starts_with("mysql:")) {
+                return Err(invalid(
+                    "DATABASE_URL",
+                    &url,
+                    "expected sqlite://… or mysql://…",
+                ));
+            }
+            settings.database_url = url;
+        }
+        if let Some(addr) = lookup("STORE_MANAGER_ADDR") {
+            settings.listen_addr = addr
+                .parse()
+                .map_err(|error| invalid("STORE_MANAGER_ADDR", &addr, &format!("{error}")))?;
+        }
+        if let Some(servers) = lookup("KAFKA_BOOTSTRAP_SERVERS").filter(|s| !s.trim().is_empty()) {
+            settings.kafka.bootstrap_servers = servers;
+        }
+        if let Some(topic) = lookup("USER_EVENTS_TOPIC").filter(|t| !t.trim().is_empty()) {
+            settings.topics.user_events = topic;
+        }
+        let millis = |name, current: Duration| -> Result<Duration, ConfigError> {
+            Ok(parse_positive(&lookup, name)?.map_or(current, Duration::from_millis))
+        };
+        let seconds = |name, current: Duration| -> Result<Duration, ConfigError> {
+            Ok(parse_positive(&lookup, name)?.map_or(current, Duration::from_secs))
+        };
+        settings.kafka.message_timeout =
+            millis("KAFKA_MESSAGE_TIMEOUT_MS", settings.kafka.message_timeout)?;
+        let outbox = &mut settings.outbox;
+        outbox.poll_interval = millis("OUTBOX_POLL_INTERVAL_MS", outbox.poll_interval)?;
+        outbox.retention = seconds("OUTBOX_RETENTION_SECS", outbox.retention)?;
+        outbox.cleanup_interval = seconds("OUTBOX_CLEANUP_INTERVAL_SECS", outbox.cleanup_interval)?;
+        if let Some(size) = parse_positive(&lookup, "OUTBOX_BATCH_SIZE")? {
+            outbox.batch_size = size;
+        }
+        Ok(settings)
+    }
+}
+
+fn parse_positive(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(value) = lookup(name) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(0) => Err(invalid(name, &value, "must be greater than 0")),
+        Ok(number) => Ok(Some(number)),
+        Err(error) => Err(invalid(name, &value, &error.to_string())),
+    }
+}
+
+fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_run_with_no_setup() {
+        let settings = from(&[]).expect("defaults");
+        assert_eq!(settings.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(settings.listen_addr.to_string(), "127.0.0.1:5000");
+        assert_eq!(settings.kafka.bootstrap_servers, "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let settings = from(&[
+            ("DATABASE_URL", "mysql://root@127.0.0.1:3306/store"),
+            ("STORE_MANAGER_ADDR", "0.0.0.0:8080"),
+            ("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092"),
+            ("OUTBOX_POLL_INTERVAL_MS", "250"),
+            ("OUTBOX_BATCH_SIZE", "10"),
+        ])
+        .expect("valid");
+        assert_eq!(settings.database_url, "mysql://root@127.0.0.1:3306/store");
+        assert_eq!(settings.listen_addr.port(), 8080);
+        assert_eq!(settings.kafka.bootstrap_servers, "kafka:9092");
+        assert_eq!(settings.outbox.poll_interval, Duration::from_millis(250));
+        assert_eq!(settings.outbox.batch_size, 10);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (name, value) in [
+            ("DATABASE_URL", "postgres://x"),
+            ("STORE_MANAGER_ADDR", "localhost"),
+            ("OUTBOX_POLL_INTERVAL_MS", "0"),
+            ("OUTBOX_BATCH_SIZE", "many"),
+        ] {
+            let error = from(&[(name, value)]).expect_err(name).to_string();
+            assert!(error.contains(name), "{error}");
+        }
+    }
+}

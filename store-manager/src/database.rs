@@ -1,0 +1,125 @@
+//! Connecting to the database and bringing its schema up to date.
+
+use std::path::Path;
+use std::time::Duration;
+
+use db::{Migrator, MigratorTrait as _};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, DbErr,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("cannot create the directory {dir} for the SQLite database: {source}")]
+    CreateDir { dir: String, source: std::io::Error },
+    #[error("cannot connect to the database at {url}: {source}")]
+    Connect { url: String, source: DbErr },
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migrate(DbErr),
+}
+
+/// Connects, prepares the connection and runs the migrations.
+///
+/// SQLite gets a single connection: it allows one writer at a time, and with several
+/// pooled connections concurrent write transactions fail with "database is locked"
+/// instead of queueing. WAL lets readers of other processes (`sqlite3`, the tests) read
+/// while we write.
+pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DatabaseError> {
+    let is_sqlite = database_url.starts_with("sqlite:");
+    if is_sqlite {
+        create_sqlite_dir(database_url)?;
+    }
+    let mut options = ConnectOptions::new(database_url.to_owned());
+    options
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if is_sqlite {
+        options.max_connections(1).min_connections(1);
+    } else {
+        options.max_connections(16).min_connections(1);
+    }
+    let connection = Database::connect(options)
+        .await
+        .map_err(|source| DatabaseError::Connect {
+            url: redact(database_url),
+            source,
+        })?;
+    if connection.get_database_backend() == DbBackend::Sqlite {
+        for pragma in [
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA busy_timeout = 5000",
+            "PRAGMA foreign_keys = ON",
+        ] {
+            connection
+                .execute_unprepared(pragma)
+                .await
+                .map_err(DatabaseError::Migrate)?;
+        }
+    }
+    Migrator::up(&connection, None)
+        .await
+        .map_err(DatabaseError::Migrate)?;
+    Ok(connection)
+}
+
+/// `sqlite://data/store.db?mode=rwc` creates the file but not `data/`.
+fn create_sqlite_dir(database_url: &str) -> Result<(), DatabaseError> {
+    let path = database_url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    match Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| DatabaseError::CreateDir {
+                dir: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The URL without its password, for error messages and logs.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            if credentials.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                format!("{scheme}://{user}@{host}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(
+            redact("mysql://app:s3cret@db:3306/store"),
+            "mysql://app:***@db:3306/store"
+        );
+        assert_eq!(
+            redact("mysql://root@127.0.0.1/x"),
+            "mysql://root@127.0.0.1/x"
+        );
+        assert_eq!(
+            redact("sqlite://data/store.db?mode=rwc"),
+            "sqlite://data/store.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! The transactional outbox: an event is written in the same transaction as the change it
+//! describes ([`enqueue`]), and published to Kafka after commit by the [`OutboxActor`].
+//!
+//! # Why not publish after commit, as the lab did?
+//! A process that commits and then crashes (or finds Kafka down) loses the event; one that
+//! publishes before committing announces changes that may roll back. With the outbox the
+//! event exists if and only if the change committed, and publication is retried until the
+//! broker acknowledges it.
+//!
+//! # Order
+//! Rows are published in `id` order by one publisher per process, a batch at a time, with
+//! an idempotent producer: a later event for a user never overtakes an earlier one. When
+//! a message fails, the batch's successes are marked, the failed rows stay pending and the
+//! next round (woken by the fallback poll) starts again from the oldest pending row.
+//! Running two store-manager processes on one database is not yet supported: each would
+//! publish the other's rows too (duplicates, and per-user order no longer guaranteed).
+
+mod actor;
+mod publisher;
+
+pub use actor::{OutboxActor, Wake};
+pub use publisher::{OutboxError, OutboxPublisher, PublishOutcome};
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait as _, ConnectionTrait, DbErr, Set};
+use shared_events::EventEnvelope;
+
+use crate::entities::outbox;
+
+/// Writes `envelope` to the outbox on `connection`, which should be the transaction that
+/// makes the change the event describes. Returns the event's id.
+pub async fn enqueue(
+    connection: &impl ConnectionTrait,
+    topic: &str,
+    envelope: &EventEnvelope,
+) -> Result<uuid::Uuid, DbErr> {
+    let payload = String::from_utf8(envelope.encode())
+        .map_err(|error| DbErr::Custom(format!("event payload is not UTF-8: {error}")))?;
+    let event_id = envelope
+        .event_id
+        .ok_or_else(|| DbErr::Custom("an outgoing event must have an event_id".to_owned()))?;
+    outbox::ActiveModel {
+        event_id: Set(event_id.to_string()),
+        topic: Set(topic.to_owned()),
+        event_key: Set(envelope.event.key()),
+        event_type: Set(envelope.event_type().as_str().to_owned()),
+        payload: Set(payload),
+        created_at: Set(Utc::now()),
+        published_at: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+        ..Default::default()
+    }
+    .insert(connection)
+    .await?;
+    Ok(event_id)
+}

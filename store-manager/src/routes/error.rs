@@ -1,0 +1,69 @@
+//! HTTP errors: every failure is a JSON body `{"error": "..."}` with the status that says
+//! whose fault it is. Services return their own error types; they convert into [`ApiError`].
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use sea_orm::DbErr;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed JSON, missing fields, wrong types, a bad path parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Well-formed but invalid values (an email that is not one, an unknown user type).
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what is stored (a duplicate email).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("expected a JSON body (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// The database cannot be reached; the client may retry.
+    #[error("the database is unavailable, try again later")]
+    Unavailable(#[source] DbErr),
+    /// A bug or an unexpected database error; details are in the log, not the response.
+    #[error("internal error")]
+    Internal(#[source] DbErr),
+}
+
+impl ApiError {
+    /// Database errors the client cannot fix: 503 when the database is unreachable,
+    /// 500 otherwise.
+    pub fn from_database(error: DbErr) -> Self {
+        match error {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::Unavailable(error),
+            other => ApiError::Internal(other),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable")
+            }
+            ApiError::Internal(source) => tracing::error!(error = %source, "request failed"),
+            _ => {}
+        }
+        HttpResponse::build(self.status_code()).json(json!({ "error": self.to_string() }))
+    }
+}

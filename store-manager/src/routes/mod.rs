@@ -1,0 +1,74 @@
+//! HTTP routes (DESIGN §4), the extractor settings that turn bad input into JSON errors,
+//! and the shared [`AppState`].
+
+pub mod error;
+mod health;
+mod users;
+
+use actix::Addr;
+use actix_web::error::{JsonPayloadError, PathError};
+use actix_web::{HttpRequest, HttpResponse, web};
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+
+use crate::outbox::OutboxActor;
+use crate::topics::Topics;
+use error::ApiError;
+
+/// Largest JSON body accepted; larger ones get 413. A user is a few hundred bytes.
+pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    /// Woken after each commit that wrote an event.
+    pub outbox: Addr<OutboxActor>,
+    pub topics: Topics,
+}
+
+/// Registers every route and the JSON error handlers.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_JSON_BODY_BYTES)
+                .error_handler(json_error),
+        )
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .route("/health-check", web::get().to(health::health_check))
+        .route("/users", web::post().to(users::create_user))
+        .route("/users/{id}", web::get().to(users::get_user))
+        .route("/users/{id}", web::delete().to(users::delete_user))
+        .route("/user-types", web::get().to(users::list_user_types));
+}
+
+/// Unknown paths and methods: JSON like every other error.
+pub async fn not_found(request: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": format!("no route for {} {}", request.method(), request.path())
+    }))
+}
+
+fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error {
+    let api_error = match &error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge {
+                limit: MAX_JSON_BODY_BYTES,
+            }
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(inner) => {
+            ApiError::BadRequest(format!("invalid JSON body: {inner}"))
+        }
+        other => ApiError::BadRequest(format!("cannot read the JSON body: {other}")),
+    };
+    api_error.into()
+}
+
+fn path_error(error: PathError, request: &HttpRequest) -> actix_web::Error {
+    let PathError::Deserialize(inner) = &error else {
+        return ApiError::BadRequest(error.to_string()).into();
+    };
+    ApiError::BadRequest(format!("invalid path {}: {inner}", request.path())).into()
+}

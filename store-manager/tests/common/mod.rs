@@ -1,0 +1,171 @@
+//! `spawn_app`: the real application on a random port, with its own fresh database and
+//! its own topic on the real broker (DESIGN §6, zero-to-production's test helpers).
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+use store_manager::{Application, Settings};
+use test_support::kafka::{self, Record};
+use test_support::{Backend, TestDatabase};
+
+/// One scenario, once per backend: `on_both_databases!(scenario_a, scenario_b)` expands
+/// to `sqlite::scenario_a`, `mariadb::scenario_a`, ... each calling `scenario_a(backend)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($scenario:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $scenario() {
+                    super::$scenario(test_support::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod mariadb {
+            $(
+                #[actix_web::test]
+                async fn $scenario() {
+                    super::$scenario(test_support::Backend::MariaDb).await;
+                }
+            )+
+        }
+    };
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub topic: String,
+    pub bootstrap: String,
+    pub server: actix_web::dev::ServerHandle,
+    /// Dropped last: the database outlives the app using it.
+    pub database: TestDatabase,
+}
+
+/// Logs go through the test harness: shown for a failing test only.
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// Settings for a test: port 0, a fast fallback poll, the given database and broker.
+pub fn test_settings(database_url: &str, bootstrap: &str, topic: &str) -> Settings {
+    let mut settings = Settings {
+        database_url: database_url.to_owned(),
+        listen_addr: "127.0.0.1:0".parse().expect("address"),
+        ..Settings::default()
+    };
+    settings.kafka.bootstrap_servers = bootstrap.to_owned();
+    settings.kafka.message_timeout = Duration::from_secs(60);
+    settings.outbox.poll_interval = Duration::from_millis(200);
+    settings.topics.user_events = topic.to_owned();
+    settings
+}
+
+/// The app on the shared broker, with a fresh topic of 3 partitions.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let bootstrap = kafka::bootstrap();
+    spawn_app_on(backend, &bootstrap).await
+}
+
+/// The app on the broker at `bootstrap` (which must be up: the topic is created first).
+pub async fn spawn_app_on(backend: Backend, bootstrap: &str) -> TestApp {
+    init_logs();
+    let topic = test_support::unique("user-events");
+    kafka::create_topic(bootstrap, &topic, 3).await;
+    let database = TestDatabase::new(backend).await;
+    let application = Application::build(test_settings(database.url(), bootstrap, &topic))
+        .await
+        .expect("application starts");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let db = application.database();
+    let server = application.server_handle();
+    actix_web::rt::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        topic,
+        bootstrap: bootstrap.to_owned(),
+        server,
+        database,
+    }
+}
+
+impl TestApp {
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a user; panics unless the answer is 201. Returns the id.
+    pub async fn create_user(&self, name: &str, email: &str, user_type_id: Option<i64>) -> i64 {
+        let mut body = serde_json::json!({ "name": name, "email": email });
+        if let Some(id) = user_type_id {
+            body["user_type_id"] = id.into();
+        }
+        let response = self.post_json("/users", &body).await;
+        assert_eq!(response.status(), 201, "creating {email}");
+        let body: Value = response.json().await.expect("JSON");
+        body["user_id"].as_i64().expect("user_id")
+    }
+
+    /// Every message on the test's topic once at least `expected` arrived (plus a short
+    /// settle time to catch extras).
+    pub async fn events(&self, expected: usize) -> Vec<Record> {
+        let (bootstrap, topic) = (self.bootstrap.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            kafka::read_topic(
+                &bootstrap,
+                &topic,
+                expected,
+                Duration::from_millis(1500),
+                Duration::from_secs(60),
+            )
+        })
+        .await
+        .expect("reader thread")
+    }
+}
+
+/// The JSON payload of a record.
+pub fn payload(record: &Record) -> Value {
+    serde_json::from_str(&record.payload).expect("payload is JSON")
+}

@@ -1,0 +1,109 @@
+//! A tansu broker of the test's own, on a free port, keeping its log in a temporary SQLite
+//! file so that it survives a stop and a restart. The binary comes from `TANSU_BIN`
+//! (scripts/test.sh sets it) or the cache scripts/broker.sh installs into.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub struct PrivateBroker {
+    port: u16,
+    dir: tempfile::TempDir,
+    process: Option<Child>,
+}
+
+fn tansu_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("TANSU_BIN") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cache =
+        std::env::var("COOLRIEL_CACHE").unwrap_or_else(|_| format!("{home}/.cache/coolriel"));
+    PathBuf::from(cache).join("tansu-0.6.0/bin/tansu")
+}
+
+impl PrivateBroker {
+    pub fn start() -> Self {
+        let mut broker = PrivateBroker {
+            port: crate::free_port(),
+            dir: tempfile::tempdir().expect("temporary directory"),
+            process: None,
+        };
+        broker.resume();
+        broker
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn answers(&self) -> bool {
+        std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], self.port)),
+            Duration::from_millis(200),
+        )
+        .is_ok()
+    }
+
+    /// Stops the broker (SIGKILL: the harshest outage); its log stays on disk.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().ok();
+            process.wait().ok();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.answers() {
+            assert!(Instant::now() < deadline, "the private broker did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts (again) on the same port with the same log.
+    pub fn resume(&mut self) {
+        assert!(
+            self.process.is_none(),
+            "the private broker is already running"
+        );
+        let binary = tansu_bin();
+        let address = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("tansu.log"))
+            .expect("broker log");
+        let process = Command::new(&binary)
+            .arg("broker")
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(["--kafka-listener-url", &address])
+            .args(["--kafka-advertised-listener-url", &address])
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start tansu at {} ({error}); run scripts/broker.sh install or set TANSU_BIN",
+                    binary.display()
+                )
+            });
+        self.process = Some(process);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.answers() {
+            assert!(
+                Instant::now() < deadline,
+                "the private broker did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().ok();
+            process.wait().ok();
+        }
+    }
+}
