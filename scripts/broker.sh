@@ -3,7 +3,7 @@
 # the benchmarks. Docker cannot run on the development machines, so instead of Apache Kafka
 # we install tansu from crates.io once, into a cache outside the repository, and reuse it.
 #
-#   scripts/broker.sh install        build tansu into $COOLRIEL_CACHE (10-15 min, once)
+#   scripts/broker.sh install        build tansu into $COOLRIEL_CACHE (15-18 min, once)
 #   scripts/broker.sh start          start it on 127.0.0.1:9092 unless a broker answers there
 #   scripts/broker.sh stop           stop the broker this script started
 #   scripts/broker.sh topics         create the system's topics (idempotent)
@@ -15,7 +15,7 @@ set -euo pipefail
 
 readonly TANSU_VERSION=0.6.0
 # dynostore is the storage layer; libsql gives the SQLite engine, so the event log survives
-# a broker restart (the point of event sourcing). Measured: ~10-15 min on 2 cores.
+# a broker restart (the point of event sourcing). Measured: 17.5 min on 2 cores (with another build running).
 readonly TANSU_FEATURES=dynostore,libsql
 readonly BROKER_HOST=127.0.0.1
 readonly BROKER_PORT=9092
@@ -38,7 +38,7 @@ install_broker() {
     if [[ -x "$tansu_bin" ]]; then
         return 0
     fi
-    log "installing tansu $TANSU_VERSION into $tansu_root (one time; about 10-15 minutes)"
+    log "installing tansu $TANSU_VERSION into $tansu_root (one time; about 15-18 minutes)"
     mkdir -p "$cache_dir"
     local started=$SECONDS
     # A separate target dir so the workspace's own cache is not invalidated.
