@@ -8,6 +8,7 @@
 #   scripts/broker.sh stop           stop the broker this script started
 #   scripts/broker.sh topics         create the system's topics (idempotent)
 #   scripts/broker.sh status         say whether a broker answers
+#   scripts/broker.sh events [TOPIC] print every message of TOPIC (default user-events), by partition
 #
 # Settings (environment): COOLRIEL_CACHE (default ~/.cache/coolriel), BROKER_DATA_DIR (where
 # the log is kept, default data/broker in the repository), BROKER_LOG (default logs/broker.log).
@@ -121,11 +122,27 @@ create_topics() {
     create_topic user-events.dlq 3
 }
 
+# print_events TOPIC: each partition's messages as JSON (tansu's own client; Debian's kcat
+# is too old to talk to tansu).
+print_events() {
+    local topic=$1 partition=0 output
+    install_broker
+    while output="$("$tansu_bin" cat consume "$topic" --partition "$partition" \
+        --broker "tcp://$BROKER_HOST:$BROKER_PORT" --max-wait-time-ms 300 2>&1)"; do
+        if grep -qi 'error' <<<"$output"; then
+            break
+        fi
+        printf 'partition %d: %s\n' "$partition" "${output:-[]}"
+        partition=$((partition + 1))
+    done
+}
+
 case "${1:-}" in
 install) install_broker ;;
 start) start_broker ;;
 stop) stop_broker ;;
 topics) create_topics ;;
+events) print_events "${2:-user-events}" ;;
 status)
     if broker_answers; then echo "broker answers on $BROKER_HOST:$BROKER_PORT"; else
         echo "no broker on $BROKER_HOST:$BROKER_PORT"
@@ -133,7 +150,7 @@ status)
     fi
     ;;
 *)
-    echo "usage: $0 install|start|stop|topics|status" >&2
+    echo "usage: $0 install|start|stop|topics|status|events [topic]" >&2
     exit 2
     ;;
 esac
