@@ -68,11 +68,10 @@ async fn rows_are_published_in_id_order_then_the_outbox_is_empty(backend: Backen
 
     assert_eq!(publisher.pending().await.expect("pending"), 10);
     let mut batches = Vec::new();
-    loop {
-        match publisher.try_publish_next().await.expect("publish") {
-            PublishOutcome::Published(count) => batches.push(count),
-            PublishOutcome::Empty => break,
-        }
+    while let PublishOutcome::Published(count) =
+        publisher.try_publish_next().await.expect("publish")
+    {
+        batches.push(count);
     }
     assert_eq!(batches, [4, 4, 2]);
     assert_eq!(publisher.pending().await.expect("pending"), 0);
