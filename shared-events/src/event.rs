@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::money::Money;
 use crate::topics;
 use crate::user_type::UserType;
 
@@ -33,12 +34,69 @@ pub struct UserDeleted {
     pub user_type: UserType,
 }
 
+/// One line of an order, with the product's name and price at the time of the order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub product_id: i64,
+    pub name: String,
+    pub sku: String,
+    pub unit_price: Money,
+    pub quantity: i64,
+    /// `unit_price × quantity`.
+    pub line_total: Money,
+}
+
+/// An order was placed. Carries the customer and the lines as they were, so the
+/// confirmation email needs no database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCreated {
+    /// The order's id; also the Kafka key.
+    pub id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub user_email: String,
+    #[serde(rename = "user_type_id", default)]
+    pub user_type: UserType,
+    pub items: Vec<OrderItem>,
+    pub total: Money,
+}
+
+/// An order became paid (`is_paid` went from false to true).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaid {
+    pub id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub user_email: String,
+    #[serde(rename = "user_type_id", default)]
+    pub user_type: UserType,
+    pub items: Vec<OrderItem>,
+    pub total: Money,
+}
+
+/// An order was deleted and its stock put back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDeleted {
+    pub id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub user_email: String,
+    #[serde(rename = "user_type_id", default)]
+    pub user_type: UserType,
+    pub items: Vec<OrderItem>,
+    pub total: Money,
+    pub was_paid: bool,
+}
+
 /// Every event the system publishes. The `event` field of the JSON names the variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event")]
 pub enum Event {
     UserCreated(UserCreated),
     UserDeleted(UserDeleted),
+    OrderCreated(OrderCreated),
+    OrderPaid(OrderPaid),
+    OrderDeleted(OrderDeleted),
 }
 
 /// The name of an event type, as written in the `event` field and the `event_type` header.
@@ -46,15 +104,27 @@ pub enum Event {
 pub enum EventType {
     UserCreated,
     UserDeleted,
+    OrderCreated,
+    OrderPaid,
+    OrderDeleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 2] = [EventType::UserCreated, EventType::UserDeleted];
+    pub const ALL: [EventType; 5] = [
+        EventType::UserCreated,
+        EventType::UserDeleted,
+        EventType::OrderCreated,
+        EventType::OrderPaid,
+        EventType::OrderDeleted,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             EventType::UserCreated => "UserCreated",
             EventType::UserDeleted => "UserDeleted",
+            EventType::OrderCreated => "OrderCreated",
+            EventType::OrderPaid => "OrderPaid",
+            EventType::OrderDeleted => "OrderDeleted",
         }
     }
 
@@ -69,6 +139,9 @@ impl EventType {
     pub const fn topic(self) -> &'static str {
         match self {
             EventType::UserCreated | EventType::UserDeleted => topics::USER_EVENTS,
+            EventType::OrderCreated | EventType::OrderPaid | EventType::OrderDeleted => {
+                topics::ORDER_EVENTS
+            }
         }
     }
 }
@@ -84,6 +157,9 @@ impl Event {
         match self {
             Event::UserCreated(_) => EventType::UserCreated,
             Event::UserDeleted(_) => EventType::UserDeleted,
+            Event::OrderCreated(_) => EventType::OrderCreated,
+            Event::OrderPaid(_) => EventType::OrderPaid,
+            Event::OrderDeleted(_) => EventType::OrderDeleted,
         }
     }
 
@@ -92,11 +168,15 @@ impl Event {
         CURRENT_VERSION
     }
 
-    /// The id of the aggregate the event belongs to (the user for user events).
+    /// The id of the aggregate the event belongs to: the user for user events, the order
+    /// for order events.
     pub const fn aggregate_id(&self) -> i64 {
         match self {
             Event::UserCreated(created) => created.id,
             Event::UserDeleted(deleted) => deleted.id,
+            Event::OrderCreated(order) => order.id,
+            Event::OrderPaid(order) => order.id,
+            Event::OrderDeleted(order) => order.id,
         }
     }
 

@@ -1,8 +1,10 @@
 //! The event contract shared by `store-manager` (producer) and `coolriel` (consumer).
 //!
 //! # Layout
-//! - [`event`]: the typed, past-tense domain events ([`Event`], [`UserCreated`],
-//!   [`UserDeleted`]) with their [`EventType`] and schema version.
+//! - [`event`]: the typed, past-tense domain events ([`Event`]: [`UserCreated`],
+//!   [`UserDeleted`], [`OrderCreated`], [`OrderPaid`], [`OrderDeleted`]) with their
+//!   [`EventType`], topic and schema version.
+//! - [`money`]: [`Money`], exact amounts in cents, written as decimal strings.
 //! - [`envelope`]: [`EventEnvelope`], the metadata every message carries, and the JSON
 //!   wire format: [`EventEnvelope::encode`] and [`decode`].
 //! - [`lab_time`]: [`LabDateTime`], the `datetime` field as the Python lab writes it.
@@ -18,10 +20,14 @@
 pub mod envelope;
 pub mod event;
 pub mod lab_time;
+pub mod money;
 pub mod topics;
 pub mod user_type;
 
 pub use envelope::{DecodeError, Decoded, EventEnvelope, decode};
-pub use event::{Event, EventType, UserCreated, UserDeleted};
+pub use event::{
+    Event, EventType, OrderCreated, OrderDeleted, OrderItem, OrderPaid, UserCreated, UserDeleted,
+};
 pub use lab_time::LabDateTime;
+pub use money::{InvalidMoney, Money};
 pub use user_type::{UnknownUserType, UserType};

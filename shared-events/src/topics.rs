@@ -6,6 +6,12 @@ pub const USER_EVENTS: &str = "user-events";
 /// Dead letters for [`USER_EVENTS`]: messages that could not be decoded or handled.
 pub const USER_EVENTS_DLQ: &str = "user-events.dlq";
 
+/// Every order event, keyed by order id so one order's events stay in order.
+pub const ORDER_EVENTS: &str = "order-events";
+
+/// Dead letters for [`ORDER_EVENTS`].
+pub const ORDER_EVENTS_DLQ: &str = "order-events.dlq";
+
 /// The dead-letter topic of any source topic (`<topic>.dlq`).
 pub fn dead_letter_topic(source_topic: &str) -> String {
     format!("{source_topic}.dlq")

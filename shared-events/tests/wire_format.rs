@@ -3,8 +3,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use shared_events::{
-    DecodeError, Decoded, Event, EventEnvelope, EventType, UserCreated, UserDeleted, UserType,
-    decode,
+    DecodeError, Decoded, Event, EventEnvelope, EventType, Money, OrderCreated, OrderDeleted,
+    OrderItem, OrderPaid, UserCreated, UserDeleted, UserType, decode, topics,
 };
 use uuid::Uuid;
 
@@ -110,6 +110,26 @@ fn our_encoding_keeps_the_lab_fields() {
 }
 
 #[test]
+fn order_created_fixture_is_understood() {
+    let envelope = decode_known(&fixture("order_created.json"));
+    let Event::OrderCreated(order) = &envelope.event else {
+        panic!("expected OrderCreated, got {envelope:?}");
+    };
+    assert_eq!(order.id, 12);
+    assert_eq!(order.user_type, UserType::Employee);
+    assert_eq!(order.items.len(), 2);
+    assert_eq!(order.items[0].unit_price, Money::from_cents(199_999));
+    assert_eq!(order.items[1].line_total, Money::from_cents(11_900));
+    assert_eq!(order.total, Money::from_cents(211_899));
+    assert_eq!(envelope.event.key(), "12");
+    assert_eq!(envelope.event.topic(), topics::ORDER_EVENTS);
+    // Amounts go out as strings, never floats.
+    let json: serde_json::Value = serde_json::from_slice(&envelope.encode()).expect("JSON");
+    assert_eq!(json["total"], "2118.99");
+    assert_eq!(json["items"][0]["unit_price"], "1999.99");
+}
+
+#[test]
 fn garbage_is_a_typed_error() {
     let cases: [(&[u8], &str); 9] = [
         (b"", "empty"),
@@ -158,7 +178,86 @@ fn user_type() -> impl Strategy<Value = UserType> {
     ]
 }
 
+fn money() -> impl Strategy<Value = Money> {
+    (0i64..100_000_000_000).prop_map(Money::from_cents)
+}
+
+fn order_item() -> impl Strategy<Value = OrderItem> {
+    (
+        any::<i64>(),
+        ".{0,30}",
+        "[A-Z]{2}[0-9]{5}",
+        money(),
+        1i64..1000,
+        money(),
+    )
+        .prop_map(
+            |(product_id, name, sku, unit_price, quantity, line_total)| OrderItem {
+                product_id,
+                name,
+                sku,
+                unit_price,
+                quantity,
+                line_total,
+            },
+        )
+}
+
+fn order_event() -> impl Strategy<Value = Event> {
+    (
+        (
+            any::<i64>(),
+            any::<i64>(),
+            ".{0,40}",
+            ".{0,40}",
+            user_type(),
+        ),
+        proptest::collection::vec(order_item(), 0..4),
+        money(),
+        0u8..3,
+        any::<bool>(),
+    )
+        .prop_map(
+            |((id, user_id, user_name, user_email, user_type), items, total, kind, was_paid)| {
+                match kind {
+                    0 => Event::OrderCreated(OrderCreated {
+                        id,
+                        user_id,
+                        user_name,
+                        user_email,
+                        user_type,
+                        items,
+                        total,
+                    }),
+                    1 => Event::OrderPaid(OrderPaid {
+                        id,
+                        user_id,
+                        user_name,
+                        user_email,
+                        user_type,
+                        items,
+                        total,
+                    }),
+                    _ => Event::OrderDeleted(OrderDeleted {
+                        id,
+                        user_id,
+                        user_name,
+                        user_email,
+                        user_type,
+                        items,
+                        total,
+                        was_paid,
+                    }),
+                }
+            },
+        )
+}
+
 fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![user_event(), order_event()]
+}
+
+fn user_event() -> impl Strategy<Value = Event> {
     (
         any::<i64>(),
         ".{0,40}",
