@@ -54,6 +54,56 @@ CREATE TABLE IF NOT EXISTS outbox (
     INDEX idx_outbox_published_at_id (published_at, id)
 );
 
+-- Products. Money is a whole number of cents in a BIGINT: exact on every backend
+-- (the same migrations run on SQLite, where a DECIMAL would be read back as a float).
+CREATE TABLE IF NOT EXISTS products (
+    id          INT          NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    name        VARCHAR(100) NOT NULL,
+    sku         VARCHAR(64)  NOT NULL UNIQUE,
+    price_cents BIGINT       NOT NULL CHECK (price_cents > 0),
+    created_at  TIMESTAMP    NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+-- One stock row per product, deleted with it. Orders decrement it with
+-- quantity >= n in the WHERE clause, and the CHECK catches anything else.
+CREATE TABLE IF NOT EXISTS stocks (
+    product_id INT NOT NULL PRIMARY KEY,
+    quantity   INT NOT NULL DEFAULT 0 CHECK (quantity >= 0),
+    CONSTRAINT fk_stocks_product
+        FOREIGN KEY (product_id) REFERENCES products (id)
+        ON DELETE CASCADE ON UPDATE RESTRICT
+);
+
+-- Orders. A user with orders cannot be deleted.
+CREATE TABLE IF NOT EXISTS orders (
+    id          INT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    user_id     INT       NOT NULL,
+    total_cents BIGINT    NOT NULL,
+    is_paid     BOOL      NOT NULL DEFAULT FALSE,
+    created_at  TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT fk_orders_user
+        FOREIGN KEY (user_id) REFERENCES users (id)
+        ON DELETE RESTRICT ON UPDATE RESTRICT
+);
+
+-- Order lines, with the unit price at the time of the order. They go with their
+-- order, and a product on an order cannot be deleted.
+CREATE TABLE IF NOT EXISTS order_items (
+    id               INT    NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    order_id         INT    NOT NULL,
+    product_id       INT    NOT NULL,
+    quantity         INT    NOT NULL,
+    unit_price_cents BIGINT NOT NULL,
+    CONSTRAINT fk_order_items_order
+        FOREIGN KEY (order_id) REFERENCES orders (id)
+        ON DELETE CASCADE ON UPDATE RESTRICT,
+    CONSTRAINT fk_order_items_product
+        FOREIGN KEY (product_id) REFERENCES products (id)
+        ON DELETE RESTRICT ON UPDATE RESTRICT,
+    -- Best sellers group order lines by product.
+    INDEX idx_order_items_product_id (product_id)
+);
+
 -- The seed rows, the same as SEED_USER_TYPES and SEED_USERS in db/src/lib.rs.
 -- IGNORE skips rows whose key already exists, so a second run adds nothing.
 INSERT IGNORE INTO user_types (id, name) VALUES
@@ -69,8 +119,21 @@ INSERT IGNORE INTO users (name, email, user_type_id) VALUES
     ('Jane Doe',       'jdoe@example.com',      2),
     ('Da Boss',        'dboss@example.com',     3);
 
+-- The lab's products and their stock, as SEED_PRODUCTS in db/src/lib.rs (ids 1 to 4).
+INSERT IGNORE INTO products (id, name, sku, price_cents) VALUES
+    (1, 'Laptop ABC',         'LP12567', 199999),
+    (2, 'Keyboard DEF',       'KB67890', 5950),
+    (3, 'Gadget XYZ',         'GG12345', 575),
+    (4, '27-inch Screen WYZ', 'SC27289', 29975);
+
+INSERT IGNORE INTO stocks (product_id, quantity) VALUES
+    (1, 1000),
+    (2, 500),
+    (3, 2),
+    (4, 90);
+
 -- The sea-orm-migration bookkeeping table, as Migrator::up creates it.
--- Recording the three migrations as applied lets store-manager start on a database
+-- Recording the migrations as applied lets store-manager start on a database
 -- made by this script: its Migrator::up then finds nothing pending, instead of
 -- re-running the migrations and failing on the seed rows that already exist.
 -- applied_at is in Unix seconds, as sea-orm-migration writes it.
@@ -82,4 +145,5 @@ CREATE TABLE IF NOT EXISTS seaql_migrations (
 INSERT IGNORE INTO seaql_migrations (version, applied_at) VALUES
     ('m20251109_000001_user_types', UNIX_TIMESTAMP()),
     ('m20251109_000002_users',      UNIX_TIMESTAMP()),
-    ('m20251109_000003_outbox',     UNIX_TIMESTAMP());
+    ('m20251109_000003_outbox',     UNIX_TIMESTAMP()),
+    ('m20251125_000004_store',      UNIX_TIMESTAMP());

@@ -120,6 +120,8 @@ create_topics() {
     install_broker
     create_topic user-events 3
     create_topic user-events.dlq 3
+    create_topic order-events 3
+    create_topic order-events.dlq 3
 }
 
 # print_events TOPIC: each partition's messages as JSON (tansu's own client; Debian's kcat

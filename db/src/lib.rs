@@ -7,6 +7,8 @@
 //! - `m20251109_000002_users`: `users` with its foreign key to `user_types` (ON DELETE
 //!   RESTRICT) and a unique email, seeded with the lab's five users.
 //! - `m20251109_000003_outbox`: the transactional outbox the OutboxActor publishes from.
+//! - `m20251125_000004_store`: products, stocks, orders and order items, seeded with the
+//!   lab's four products and their stock. Money is stored in whole cents.
 //!
 //! `db/init.sql` is the same schema written by hand for MySQL, for people and for the
 //! docker-compose MySQL container; `tests/init_sql.rs` keeps the two from drifting.
@@ -16,6 +18,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20251109_000001_user_types;
 mod m20251109_000002_users;
 mod m20251109_000003_outbox;
+mod m20251125_000004_store;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -28,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251109_000001_user_types::Migration),
             Box::new(m20251109_000002_users::Migration),
             Box::new(m20251109_000003_outbox::Migration),
+            Box::new(m20251125_000004_store::Migration),
         ]
     }
 }
@@ -42,4 +46,12 @@ pub const SEED_USERS: [(&str, &str, i32); 5] = [
     ("Alan Turing", "aturing@example.com", 1),
     ("Jane Doe", "jdoe@example.com", 2),
     ("Da Boss", "dboss@example.com", 3),
+];
+
+/// The lab's products, `(name, sku, price in cents, stock)`; ids 1 to 4 in this order.
+pub const SEED_PRODUCTS: [(&str, &str, i64, i32); 4] = [
+    ("Laptop ABC", "LP12567", 199_999, 1000),
+    ("Keyboard DEF", "KB67890", 5_950, 500),
+    ("Gadget XYZ", "GG12345", 575, 2),
+    ("27-inch Screen WYZ", "SC27289", 29_975, 90),
 ];

@@ -27,7 +27,7 @@ const DEFAULT_SERVER_URL: &str = "mysql://root@127.0.0.1:3306";
 
 /// What is compared, as `(title, query)`. Every value that is not already text is cast to
 /// text, so that rows read the same on MySQL 8 and MariaDB, whose types here differ.
-const SCHEMA_QUERIES: [(&str, &str); 7] = [
+const SCHEMA_QUERIES: [(&str, &str); 9] = [
     (
         "tables (name, engine, collation)",
         "SELECT TABLE_NAME, CAST(ENGINE AS CHAR), CAST(TABLE_COLLATION AS CHAR)
@@ -71,6 +71,14 @@ const SCHEMA_QUERIES: [(&str, &str); 7] = [
     (
         "users rows (id, name, email, user_type_id)",
         "SELECT CAST(id AS CHAR), name, email, CAST(user_type_id AS CHAR) FROM users ORDER BY id",
+    ),
+    (
+        "products rows (id, name, sku, price_cents)",
+        "SELECT CAST(id AS CHAR), name, sku, CAST(price_cents AS CHAR) FROM products ORDER BY id",
+    ),
+    (
+        "stocks rows (product_id, quantity)",
+        "SELECT CAST(product_id AS CHAR), CAST(quantity AS CHAR) FROM stocks ORDER BY product_id",
     ),
     (
         // Not applied_at: the two databases were not built in the same second.

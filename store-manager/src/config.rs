@@ -24,7 +24,8 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     pub kafka: KafkaSettings,
     pub outbox: OutboxSettings,
-    /// Where events go (`USER_EVENTS_TOPIC`, default `user-events`).
+    /// Where events go (`USER_EVENTS_TOPIC`, default `user-events`; `ORDER_EVENTS_TOPIC`,
+    /// default `order-events`).
     pub topics: Topics,
 }
 
@@ -102,6 +103,9 @@ impl Settings {
         }
         if let Some(topic) = lookup("USER_EVENTS_TOPIC").filter(|t| !t.trim().is_empty()) {
             settings.topics.user_events = topic;
+        }
+        if let Some(topic) = lookup("ORDER_EVENTS_TOPIC").filter(|t| !t.trim().is_empty()) {
+            settings.topics.order_events = topic;
         }
         let millis = |name, current: Duration| -> Result<Duration, ConfigError> {
             Ok(parse_positive(&lookup, name)?.map_or(current, Duration::from_millis))

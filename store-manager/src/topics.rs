@@ -6,12 +6,14 @@ use shared_events::{EventType, topics};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     pub user_events: String,
+    pub order_events: String,
 }
 
 impl Default for Topics {
     fn default() -> Self {
         Topics {
             user_events: topics::USER_EVENTS.to_owned(),
+            order_events: topics::ORDER_EVENTS.to_owned(),
         }
     }
 }
@@ -20,6 +22,9 @@ impl Topics {
     pub fn for_event(&self, event_type: EventType) -> &str {
         match event_type {
             EventType::UserCreated | EventType::UserDeleted => &self.user_events,
+            EventType::OrderCreated | EventType::OrderPaid | EventType::OrderDeleted => {
+                &self.order_events
+            }
         }
     }
 }

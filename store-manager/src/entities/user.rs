@@ -23,11 +23,19 @@ pub enum Relation {
         on_delete = "Restrict"
     )]
     UserType,
+    #[sea_orm(has_many = "super::order::Entity")]
+    Order,
 }
 
 impl Related<super::user_type::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::UserType.def()
+    }
+}
+
+impl Related<super::order::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Order.def()
     }
 }
 

@@ -3,6 +3,8 @@
 
 pub mod error;
 mod health;
+mod orders;
+mod products;
 mod users;
 
 use actix::Addr;
@@ -40,7 +42,29 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/users", web::post().to(users::create_user))
         .route("/users/{id}", web::get().to(users::get_user))
         .route("/users/{id}", web::delete().to(users::delete_user))
-        .route("/user-types", web::get().to(users::list_user_types));
+        .route("/user-types", web::get().to(users::list_user_types))
+        .route("/products", web::post().to(products::create_product))
+        .route("/products/{id}", web::get().to(products::get_product))
+        .route("/products/{id}", web::delete().to(products::delete_product))
+        .route("/stocks", web::post().to(products::set_stock))
+        // Before /stocks/{product_id}, which would otherwise try to parse "reports".
+        .route(
+            "/stocks/reports/overview-stocks",
+            web::get().to(products::stock_overview),
+        )
+        .route("/stocks/{product_id}", web::get().to(products::get_stock))
+        .route("/orders", web::post().to(orders::create_order))
+        .route("/orders", web::put().to(orders::update_order))
+        .route(
+            "/orders/reports/highest-spenders",
+            web::get().to(orders::highest_spenders),
+        )
+        .route(
+            "/orders/reports/best-sellers",
+            web::get().to(orders::best_sellers),
+        )
+        .route("/orders/{id}", web::get().to(orders::get_order))
+        .route("/orders/{id}", web::delete().to(orders::delete_order));
 }
 
 /// Unknown paths and methods: JSON like every other error.

@@ -12,6 +12,7 @@ use crate::domain::{UserEmail, UserName};
 use crate::entities::{user, user_type};
 use crate::outbox;
 use crate::routes::error::ApiError;
+use crate::services::is_foreign_key_violation;
 use crate::topics::Topics;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,8 @@ pub enum UserError {
     DuplicateEmail(String),
     #[error("user {0} not found")]
     NotFound(i64),
+    #[error("user {0} has orders and cannot be deleted")]
+    HasOrders(i64),
     #[error(transparent)]
     Database(#[from] DbErr),
 }
@@ -27,7 +30,9 @@ pub enum UserError {
 impl From<UserError> for ApiError {
     fn from(error: UserError) -> Self {
         match error {
-            UserError::DuplicateEmail(_) => ApiError::Conflict(error.to_string()),
+            UserError::DuplicateEmail(_) | UserError::HasOrders(_) => {
+                ApiError::Conflict(error.to_string())
+            }
             UserError::NotFound(_) => ApiError::NotFound(error.to_string()),
             UserError::Database(source) => ApiError::from_database(source),
         }
@@ -124,7 +129,13 @@ pub async fn delete_user(
     let user_type = UserType::from_id(i64::from(found.user_type_id))
         .map_err(|unknown| DbErr::Custom(format!("stored user {id} has {unknown}")))?;
     // Two concurrent deletes both find the row; only the one that removes it publishes.
-    let removed = found.clone().delete(&transaction).await?;
+    let removed = found.clone().delete(&transaction).await.map_err(|error| {
+        if is_foreign_key_violation(&error) {
+            UserError::HasOrders(id)
+        } else {
+            UserError::Database(error)
+        }
+    })?;
     if removed.rows_affected != 1 {
         return Err(UserError::NotFound(id));
     }

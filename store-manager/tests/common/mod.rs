@@ -39,6 +39,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub topic: String,
+    pub order_topic: String,
     pub bootstrap: String,
     pub server: actix_web::dev::ServerHandle,
     /// Dropped last: the database outlives the app using it.
@@ -56,7 +57,12 @@ pub fn init_logs() {
 }
 
 /// Settings for a test: port 0, a fast fallback poll, the given database and broker.
-pub fn test_settings(database_url: &str, bootstrap: &str, topic: &str) -> Settings {
+pub fn test_settings(
+    database_url: &str,
+    bootstrap: &str,
+    topic: &str,
+    order_topic: &str,
+) -> Settings {
     let mut settings = Settings {
         database_url: database_url.to_owned(),
         listen_addr: "127.0.0.1:0".parse().expect("address"),
@@ -66,6 +72,7 @@ pub fn test_settings(database_url: &str, bootstrap: &str, topic: &str) -> Settin
     settings.kafka.message_timeout = Duration::from_secs(60);
     settings.outbox.poll_interval = Duration::from_millis(200);
     settings.topics.user_events = topic.to_owned();
+    settings.topics.order_events = order_topic.to_owned();
     settings
 }
 
@@ -79,9 +86,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_on(backend: Backend, bootstrap: &str) -> TestApp {
     init_logs();
     let topic = test_support::unique("user-events");
+    let order_topic = test_support::unique("order-events");
     kafka::create_topic(bootstrap, &topic, 3).await;
+    kafka::create_topic(bootstrap, &order_topic, 3).await;
     let database = TestDatabase::new(backend).await;
-    let application = Application::build(test_settings(database.url(), bootstrap, &topic))
+    let settings = test_settings(database.url(), bootstrap, &topic, &order_topic);
+    let application = Application::build(settings)
         .await
         .expect("application starts");
     let address = format!("http://127.0.0.1:{}", application.port());
@@ -93,6 +103,7 @@ pub async fn spawn_app_on(backend: Backend, bootstrap: &str) -> TestApp {
         client: reqwest::Client::new(),
         db,
         topic,
+        order_topic,
         bootstrap: bootstrap.to_owned(),
         server,
         database,
@@ -127,6 +138,22 @@ impl TestApp {
             .expect("request")
     }
 
+    pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET `path`, expecting 200 and JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON")
+    }
+
     pub async fn delete(&self, path: &str) -> reqwest::Response {
         self.client
             .delete(format!("{}{path}", self.address))
@@ -150,7 +177,16 @@ impl TestApp {
     /// Every message on the test's topic once at least `expected` arrived (plus a short
     /// settle time to catch extras).
     pub async fn events(&self, expected: usize) -> Vec<Record> {
-        let (bootstrap, topic) = (self.bootstrap.clone(), self.topic.clone());
+        self.events_on(&self.topic, expected).await
+    }
+
+    /// Like [`TestApp::events`], for the order events.
+    pub async fn order_events(&self, expected: usize) -> Vec<Record> {
+        self.events_on(&self.order_topic, expected).await
+    }
+
+    async fn events_on(&self, topic: &str, expected: usize) -> Vec<Record> {
+        let (bootstrap, topic) = (self.bootstrap.clone(), topic.to_owned());
         tokio::task::spawn_blocking(move || {
             kafka::read_topic(
                 &bootstrap,

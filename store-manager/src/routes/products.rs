@@ -1,0 +1,132 @@
+//! `/products` and `/stocks`.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared_events::Money;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::services::products::{self, NewProduct};
+
+const MAX_NAME_CHARS: usize = 100;
+const MAX_SKU_CHARS: usize = 64;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CreateProductBody {
+    name: String,
+    sku: String,
+    /// Taken as any JSON value so a bad amount is a 422 that says why, not a parse error.
+    price: Value,
+}
+
+impl TryFrom<CreateProductBody> for NewProduct {
+    type Error = ApiError;
+
+    fn try_from(body: CreateProductBody) -> Result<Self, Self::Error> {
+        let name = body.name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(ApiError::Unprocessable(format!(
+                "name must be 1 to {MAX_NAME_CHARS} characters, without control characters"
+            )));
+        }
+        let sku = body.sku.trim();
+        if sku.is_empty()
+            || sku.len() > MAX_SKU_CHARS
+            || !sku
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ApiError::Unprocessable(format!(
+                "sku must be 1 to {MAX_SKU_CHARS} letters, digits, '-' or '_'"
+            )));
+        }
+        let price: Money = serde_json::from_value(body.price)
+            .map_err(|error| ApiError::Unprocessable(format!("invalid price: {error}")))?;
+        if !price.is_positive() {
+            return Err(ApiError::Unprocessable(format!(
+                "price must be greater than 0, got {price}"
+            )));
+        }
+        Ok(NewProduct {
+            name: name.to_owned(),
+            sku: sku.to_owned(),
+            price,
+        })
+    }
+}
+
+pub(super) async fn create_product(
+    state: web::Data<AppState>,
+    body: web::Json<CreateProductBody>,
+) -> Result<HttpResponse, ApiError> {
+    let new_product = NewProduct::try_from(body.into_inner())?;
+    let product_id = products::create_product(&state.db, new_product).await?;
+    Ok(HttpResponse::Created().json(json!({ "product_id": product_id })))
+}
+
+pub(super) async fn get_product(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let product = products::find_product(&state.db, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(product))
+}
+
+pub(super) async fn delete_product(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    match products::delete_product(&state.db, id).await {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({ "deleted": true }))),
+        Err(error @ products::ProductError::NotFound(_)) => {
+            Ok(HttpResponse::NotFound()
+                .json(json!({ "deleted": false, "error": error.to_string() })))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SetStockBody {
+    product_id: i64,
+    quantity: i64,
+}
+
+pub(super) async fn set_stock(
+    state: web::Data<AppState>,
+    body: web::Json<SetStockBody>,
+) -> Result<HttpResponse, ApiError> {
+    let SetStockBody {
+        product_id,
+        quantity,
+    } = body.into_inner();
+    let quantity = i32::try_from(quantity)
+        .ok()
+        .filter(|quantity| *quantity >= 0)
+        .ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "quantity must be between 0 and {}, got {quantity}",
+                i32::MAX
+            ))
+        })?;
+    products::set_stock(&state.db, product_id, quantity).await?;
+    Ok(HttpResponse::Ok().json(json!({ "product_id": product_id, "quantity": quantity })))
+}
+
+pub(super) async fn get_stock(
+    state: web::Data<AppState>,
+    product_id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let stock = products::find_stock(&state.db, product_id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(stock))
+}
+
+pub(super) async fn stock_overview(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let lines = products::stock_overview(&state.db).await?;
+    Ok(HttpResponse::Ok().json(lines))
+}

@@ -1,0 +1,516 @@
+//! Orders: placing one checks the user and the products and takes the stock in the same
+//! transaction that stores the order and its `OrderCreated` event. Money is exact (cents).
+//!
+//! Overselling is impossible by construction: stock is taken with
+//! `UPDATE stocks SET quantity = quantity - n WHERE product_id = ? AND quantity >= n`, a
+//! single statement the database serialises per row (MySQL's row lock; SQLite's single
+//! writer). Of two orders for the last unit, the second updates no row and gets a 409.
+//! Products are locked in id order, so two orders never wait on each other in a cycle.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait as _, FromQueryResult, QueryFilter as _, QueryOrder as _, Set, Statement,
+    TransactionTrait as _,
+};
+use shared_events::{
+    Event, EventEnvelope, Money, OrderCreated, OrderDeleted, OrderItem, OrderPaid, UserType,
+};
+
+use crate::entities::{order, order_item, product, stock, user};
+use crate::outbox;
+use crate::routes::error::ApiError;
+use crate::services::products::table_id;
+use crate::topics::Topics;
+
+/// Most units of one product in one order; more is a typo, not a purchase.
+pub const MAX_LINE_QUANTITY: i64 = 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("an order needs at least one item")]
+    NoItems,
+    #[error(
+        "quantity {quantity} for product {product_id} must be between 1 and {MAX_LINE_QUANTITY}"
+    )]
+    InvalidQuantity { product_id: i64, quantity: i64 },
+    #[error("user {0} does not exist")]
+    UnknownUser(i64),
+    #[error("product {0} does not exist")]
+    UnknownProduct(i64),
+    #[error(
+        "not enough stock for product {product_id}: {requested} requested, {available} available"
+    )]
+    InsufficientStock {
+        product_id: i64,
+        requested: i64,
+        available: i64,
+    },
+    #[error("the order total is too large")]
+    TotalTooLarge,
+    #[error("order {0} not found")]
+    NotFound(i64),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+impl From<OrderError> for ApiError {
+    fn from(error: OrderError) -> Self {
+        match error {
+            OrderError::NoItems
+            | OrderError::InvalidQuantity { .. }
+            | OrderError::UnknownUser(_)
+            | OrderError::UnknownProduct(_)
+            | OrderError::TotalTooLarge => ApiError::Unprocessable(error.to_string()),
+            OrderError::InsufficientStock { .. } => ApiError::Conflict(error.to_string()),
+            OrderError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            OrderError::Database(source) => ApiError::from_database(source),
+        }
+    }
+}
+
+/// An order as requested, validated: at least one line, quantities in range, one line
+/// per product (repeated products are added up), in product id order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    user_id: i64,
+    lines: BTreeMap<i64, i64>,
+}
+
+impl NewOrder {
+    pub fn parse(
+        user_id: i64,
+        items: impl IntoIterator<Item = (i64, i64)>,
+    ) -> Result<Self, OrderError> {
+        let mut lines = BTreeMap::new();
+        for (product_id, quantity) in items {
+            if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
+                return Err(OrderError::InvalidQuantity {
+                    product_id,
+                    quantity,
+                });
+            }
+            let total: &mut i64 = lines.entry(product_id).or_default();
+            *total += quantity;
+            if *total > MAX_LINE_QUANTITY {
+                return Err(OrderError::InvalidQuantity {
+                    product_id,
+                    quantity: *total,
+                });
+            }
+        }
+        if lines.is_empty() {
+            return Err(OrderError::NoItems);
+        }
+        Ok(NewOrder { user_id, lines })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OrderView {
+    pub id: i64,
+    pub user_id: i64,
+    pub is_paid: bool,
+    pub total: Money,
+    pub created_at: DateTime<Utc>,
+    pub items: Vec<OrderItem>,
+}
+
+/// The customer as the order events carry them.
+struct Customer {
+    id: i64,
+    name: String,
+    email: String,
+    user_type: UserType,
+}
+
+async fn customer(
+    connection: &impl ConnectionTrait,
+    user_id: i64,
+) -> Result<Option<Customer>, DbErr> {
+    let Some(key) = table_id(user_id) else {
+        return Ok(None);
+    };
+    let Some(found) = user::Entity::find_by_id(key).one(connection).await? else {
+        return Ok(None);
+    };
+    let user_type = UserType::from_id(i64::from(found.user_type_id))
+        .map_err(|unknown| DbErr::Custom(format!("stored user {user_id} has {unknown}")))?;
+    Ok(Some(Customer {
+        id: user_id,
+        name: found.name,
+        email: found.email,
+        user_type,
+    }))
+}
+
+/// The lines of an order with their products' names, in line order.
+async fn order_lines(
+    connection: &impl ConnectionTrait,
+    order_id: i32,
+) -> Result<Vec<OrderItem>, DbErr> {
+    let rows = order_item::Entity::find()
+        .filter(order_item::Column::OrderId.eq(order_id))
+        .find_also_related(product::Entity)
+        .order_by_asc(order_item::Column::Id)
+        .all(connection)
+        .await?;
+    rows.into_iter()
+        .map(|(line, product)| {
+            let product = product.ok_or_else(|| {
+                DbErr::Custom(format!(
+                    "order {order_id} names a missing product {}",
+                    line.product_id
+                ))
+            })?;
+            let unit_price = Money::from_cents(line.unit_price_cents);
+            let quantity = i64::from(line.quantity);
+            Ok(OrderItem {
+                product_id: i64::from(line.product_id),
+                name: product.name,
+                sku: product.sku,
+                unit_price,
+                quantity,
+                line_total: unit_price
+                    .checked_mul(quantity)
+                    .ok_or_else(|| DbErr::Custom("stored line total overflows".to_owned()))?,
+            })
+        })
+        .collect()
+}
+
+pub async fn create_order(
+    db: &DatabaseConnection,
+    topics: &Topics,
+    new_order: NewOrder,
+) -> Result<i64, OrderError> {
+    let transaction = db.begin().await?;
+    let customer = customer(&transaction, new_order.user_id)
+        .await?
+        .ok_or(OrderError::UnknownUser(new_order.user_id))?;
+    let mut items = Vec::with_capacity(new_order.lines.len());
+    let mut total = Money::ZERO;
+    for (&product_id, &quantity) in &new_order.lines {
+        let key = table_id(product_id).ok_or(OrderError::UnknownProduct(product_id))?;
+        let product = product::Entity::find_by_id(key)
+            .one(&transaction)
+            .await?
+            .ok_or(OrderError::UnknownProduct(product_id))?;
+        let taken = stock::Entity::update_many()
+            .col_expr(
+                stock::Column::Quantity,
+                Expr::col(stock::Column::Quantity).sub(quantity),
+            )
+            .filter(stock::Column::ProductId.eq(key))
+            .filter(stock::Column::Quantity.gte(quantity))
+            .exec(&transaction)
+            .await?;
+        if taken.rows_affected == 0 {
+            let available = stock::Entity::find_by_id(key)
+                .one(&transaction)
+                .await?
+                .map_or(0, |stock| i64::from(stock.quantity));
+            return Err(OrderError::InsufficientStock {
+                product_id,
+                requested: quantity,
+                available,
+            });
+        }
+        let unit_price = Money::from_cents(product.price_cents);
+        let line_total = unit_price
+            .checked_mul(quantity)
+            .ok_or(OrderError::TotalTooLarge)?;
+        total = total
+            .checked_add(line_total)
+            .ok_or(OrderError::TotalTooLarge)?;
+        items.push(OrderItem {
+            product_id,
+            name: product.name,
+            sku: product.sku,
+            unit_price,
+            quantity,
+            line_total,
+        });
+    }
+    let user_key = table_id(customer.id).ok_or(OrderError::UnknownUser(customer.id))?;
+    let inserted = order::Entity::insert(order::ActiveModel {
+        id: NotSet,
+        user_id: Set(user_key),
+        total_cents: Set(total.cents()),
+        is_paid: Set(false),
+        created_at: Set(Utc::now()),
+    })
+    .exec(&transaction)
+    .await?;
+    let order_key = inserted.last_insert_id;
+    order_item::Entity::insert_many(items.iter().map(|item| order_item::ActiveModel {
+        id: NotSet,
+        order_id: Set(order_key),
+        product_id: Set(table_id(item.product_id).unwrap_or_default()),
+        // Quantities were checked against MAX_LINE_QUANTITY, far below i32::MAX.
+        quantity: Set(i32::try_from(item.quantity).unwrap_or(i32::MAX)),
+        unit_price_cents: Set(item.unit_price.cents()),
+    }))
+    .exec(&transaction)
+    .await?;
+    let order_id = i64::from(order_key);
+    let envelope = EventEnvelope::new(Event::OrderCreated(OrderCreated {
+        id: order_id,
+        user_id: customer.id,
+        user_name: customer.name,
+        user_email: customer.email,
+        user_type: customer.user_type,
+        items,
+        total,
+    }));
+    let event_id = outbox::enqueue(
+        &transaction,
+        topics.for_event(envelope.event_type()),
+        &envelope,
+    )
+    .await?;
+    transaction.commit().await?;
+    tracing::info!(order_id, user_id = customer.id, total = %total, %event_id, "order created");
+    Ok(order_id)
+}
+
+pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<OrderView, OrderError> {
+    let key = table_id(id).ok_or(OrderError::NotFound(id))?;
+    let found = order::Entity::find_by_id(key)
+        .one(db)
+        .await?
+        .ok_or(OrderError::NotFound(id))?;
+    Ok(OrderView {
+        id,
+        user_id: i64::from(found.user_id),
+        is_paid: found.is_paid,
+        total: Money::from_cents(found.total_cents),
+        created_at: found.created_at,
+        items: order_lines(db, key).await?,
+    })
+}
+
+/// Sets `is_paid`; the change from unpaid to paid publishes `OrderPaid`, once, however
+/// many requests race to make it.
+pub async fn set_paid(
+    db: &DatabaseConnection,
+    topics: &Topics,
+    id: i64,
+    is_paid: bool,
+) -> Result<(), OrderError> {
+    let key = table_id(id).ok_or(OrderError::NotFound(id))?;
+    let transaction = db.begin().await?;
+    let found = order::Entity::find_by_id(key)
+        .one(&transaction)
+        .await?
+        .ok_or(OrderError::NotFound(id))?;
+    let changed = order::Entity::update_many()
+        .col_expr(order::Column::IsPaid, Expr::value(is_paid))
+        .filter(order::Column::Id.eq(key))
+        .filter(order::Column::IsPaid.eq(!is_paid))
+        .exec(&transaction)
+        .await?;
+    if changed.rows_affected == 1 && is_paid {
+        let customer = customer(&transaction, i64::from(found.user_id))
+            .await?
+            .ok_or_else(|| DbErr::Custom(format!("order {id} has no user")))?;
+        let envelope = EventEnvelope::new(Event::OrderPaid(OrderPaid {
+            id,
+            user_id: customer.id,
+            user_name: customer.name,
+            user_email: customer.email,
+            user_type: customer.user_type,
+            items: order_lines(&transaction, key).await?,
+            total: Money::from_cents(found.total_cents),
+        }));
+        let event_id = outbox::enqueue(
+            &transaction,
+            topics.for_event(envelope.event_type()),
+            &envelope,
+        )
+        .await?;
+        tracing::info!(order_id = id, %event_id, "order paid");
+    }
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// Deletes the order and puts its stock back.
+pub async fn delete_order(
+    db: &DatabaseConnection,
+    topics: &Topics,
+    id: i64,
+) -> Result<(), OrderError> {
+    let key = table_id(id).ok_or(OrderError::NotFound(id))?;
+    let transaction = db.begin().await?;
+    let found = order::Entity::find_by_id(key)
+        .one(&transaction)
+        .await?
+        .ok_or(OrderError::NotFound(id))?;
+    let items = order_lines(&transaction, key).await?;
+    order_item::Entity::delete_many()
+        .filter(order_item::Column::OrderId.eq(key))
+        .exec(&transaction)
+        .await?;
+    // Of two concurrent deletes only the one that removes the row restocks and publishes.
+    if order::Entity::delete_by_id(key)
+        .exec(&transaction)
+        .await?
+        .rows_affected
+        != 1
+    {
+        return Err(OrderError::NotFound(id));
+    }
+    for item in &items {
+        let product_key = table_id(item.product_id).unwrap_or_default();
+        stock::Entity::update_many()
+            .col_expr(
+                stock::Column::Quantity,
+                Expr::col(stock::Column::Quantity).add(item.quantity),
+            )
+            .filter(stock::Column::ProductId.eq(product_key))
+            .exec(&transaction)
+            .await?;
+    }
+    let customer = customer(&transaction, i64::from(found.user_id))
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("order {id} has no user")))?;
+    let envelope = EventEnvelope::new(Event::OrderDeleted(OrderDeleted {
+        id,
+        user_id: customer.id,
+        user_name: customer.name,
+        user_email: customer.email,
+        user_type: customer.user_type,
+        items,
+        total: Money::from_cents(found.total_cents),
+        was_paid: found.is_paid,
+    }));
+    let event_id = outbox::enqueue(
+        &transaction,
+        topics.for_event(envelope.event_type()),
+        &envelope,
+    )
+    .await?;
+    transaction.commit().await?;
+    tracing::info!(order_id = id, %event_id, "order deleted, stock put back");
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Spender {
+    pub user_id: i64,
+    pub name: String,
+    pub email: String,
+    pub orders: i64,
+    pub total_spent: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BestSeller {
+    pub product_id: i64,
+    pub name: String,
+    pub sku: String,
+    pub quantity_sold: i64,
+    pub revenue: Money,
+}
+
+#[derive(FromQueryResult)]
+struct SpenderRow {
+    user_id: i64,
+    name: String,
+    email: String,
+    orders: i64,
+    total_cents: i64,
+}
+
+#[derive(FromQueryResult)]
+struct BestSellerRow {
+    product_id: i64,
+    name: String,
+    sku: String,
+    quantity_sold: i64,
+    revenue_cents: i64,
+}
+
+// CAST … AS SIGNED: MySQL returns SUM over integers as DECIMAL and the driver decodes
+// strictly; as BIGINT both backends read the same. Ties are broken by id, so the order
+// is stable.
+const HIGHEST_SPENDERS: &str = "SELECT CAST(u.id AS SIGNED) AS user_id, u.name, u.email,
+        CAST(COUNT(o.id) AS SIGNED) AS orders,
+        CAST(SUM(o.total_cents) AS SIGNED) AS total_cents
+    FROM orders o JOIN users u ON u.id = o.user_id
+    GROUP BY u.id, u.name, u.email
+    ORDER BY total_cents DESC, user_id";
+
+const BEST_SELLERS: &str = "SELECT CAST(p.id AS SIGNED) AS product_id, p.name, p.sku,
+        CAST(SUM(i.quantity) AS SIGNED) AS quantity_sold,
+        CAST(SUM(i.quantity * i.unit_price_cents) AS SIGNED) AS revenue_cents
+    FROM order_items i JOIN products p ON p.id = i.product_id
+    GROUP BY p.id, p.name, p.sku
+    ORDER BY quantity_sold DESC, product_id";
+
+/// Users by the total of their orders, highest first (computed in SQL).
+pub async fn highest_spenders(db: &DatabaseConnection) -> Result<Vec<Spender>, OrderError> {
+    let statement = Statement::from_string(db.get_database_backend(), HIGHEST_SPENDERS);
+    Ok(SpenderRow::find_by_statement(statement)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| Spender {
+            user_id: row.user_id,
+            name: row.name,
+            email: row.email,
+            orders: row.orders,
+            total_spent: Money::from_cents(row.total_cents),
+        })
+        .collect())
+}
+
+/// Products by units sold, highest first (computed in SQL).
+pub async fn best_sellers(db: &DatabaseConnection) -> Result<Vec<BestSeller>, OrderError> {
+    let statement = Statement::from_string(db.get_database_backend(), BEST_SELLERS);
+    Ok(BestSellerRow::find_by_statement(statement)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| BestSeller {
+            product_id: row.product_id,
+            name: row.name,
+            sku: row.sku,
+            quantity_sold: row.quantity_sold,
+            revenue: Money::from_cents(row.revenue_cents),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_products_are_added_up_in_product_order() {
+        let order = NewOrder::parse(1, [(3, 1), (1, 2), (3, 4)]).expect("valid");
+        assert_eq!(
+            order.lines.into_iter().collect::<Vec<_>>(),
+            [(1, 2), (3, 5)]
+        );
+    }
+
+    #[test]
+    fn empty_orders_and_bad_quantities_are_rejected() {
+        assert!(matches!(NewOrder::parse(1, []), Err(OrderError::NoItems)));
+        for quantity in [0, -1, MAX_LINE_QUANTITY + 1] {
+            assert!(matches!(
+                NewOrder::parse(1, [(1, quantity)]),
+                Err(OrderError::InvalidQuantity { .. })
+            ));
+        }
+        assert!(matches!(
+            NewOrder::parse(1, [(1, MAX_LINE_QUANTITY), (1, 1)]),
+            Err(OrderError::InvalidQuantity { .. })
+        ));
+    }
+}
