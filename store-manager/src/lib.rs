@@ -13,6 +13,7 @@
 //! - [`outbox`]: [`outbox::enqueue`], the [`outbox::OutboxPublisher`] (one step:
 //!   `try_publish_next`) and the [`outbox::OutboxActor`] that runs it after every commit,
 //!   on a fallback poll and at start-up.
+//! - [`metrics`]: the Prometheus metrics served on `GET /metrics`.
 //! - [`topics`]: which topic each event type goes to.
 //! - [`startup`]: [`Application::build`] and [`Application::run_until_stopped`].
 //! - [`telemetry`]: the tracing set-up.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod database;
 pub mod domain;
 pub mod entities;
+pub mod metrics;
 pub mod outbox;
 pub mod routes;
 pub mod services;

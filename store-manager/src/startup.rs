@@ -5,13 +5,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Actor as _;
-use actix_web::dev::{Server, Service as _};
+use actix_web::body::BoxBody;
+use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpServer, web};
-use futures::FutureExt as _;
+use futures::future::LocalBoxFuture;
 use sea_orm::DatabaseConnection;
+use tracing::Instrument as _;
 
 use crate::config::Settings;
 use crate::database::{self, DatabaseError};
+use crate::metrics::Metrics;
 use crate::outbox::{OutboxActor, OutboxError, OutboxPublisher};
 use crate::routes::{self, AppState};
 
@@ -57,11 +61,11 @@ impl Application {
             database = %database::redact(&settings.database_url),
             "database ready, migrations applied"
         );
-        let publisher = Arc::new(OutboxPublisher::new(
-            db.clone(),
-            &settings.kafka,
-            &settings.outbox,
-        )?);
+        let metrics = Arc::new(Metrics::default());
+        let publisher = Arc::new(
+            OutboxPublisher::new(db.clone(), &settings.kafka, &settings.outbox)?
+                .with_metrics(Arc::clone(&metrics)),
+        );
         let outbox = OutboxActor::new(Arc::clone(&publisher), settings.outbox.clone()).start();
         let listener =
             TcpListener::bind(settings.listen_addr).map_err(|source| StartupError::Bind {
@@ -75,28 +79,14 @@ impl Application {
         let state = web::Data::new(AppState {
             db: db.clone(),
             outbox,
+            publisher: Arc::clone(&publisher),
+            metrics,
             topics: settings.topics.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap_fn(|request, service| {
-                    let method = request.method().clone();
-                    let path = request.path().to_owned();
-                    let started = Instant::now();
-                    service.call(request).map(move |result| {
-                        if let Ok(response) = &result {
-                            tracing::info!(
-                                %method,
-                                %path,
-                                status = response.status().as_u16(),
-                                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                                "request"
-                            );
-                        }
-                        result
-                    })
-                })
+                .wrap_fn(request_span)
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
@@ -152,4 +142,63 @@ impl Application {
         tracing::info!("store-manager stopped");
         Ok(())
     }
+}
+
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every request runs in a span carrying its request id (the caller's `x-request-id` when
+/// it sends a sane one, else a new UUID), so the log lines of the request, including the
+/// `event_id` of the event it wrote, can be found together. The id is echoed in the
+/// response; the request is counted and timed by route.
+fn request_span<S>(
+    request: ServiceRequest,
+    service: &S,
+) -> LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+    S::Future: 'static,
+{
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let method = request.method().to_string();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = request
+        .app_data::<web::Data<AppState>>()
+        .map(|state| Arc::clone(&state.metrics));
+    let span = tracing::info_span!("request", %request_id, %method, %route);
+    let started = Instant::now();
+    let response = service.call(request);
+    Box::pin(
+        async move {
+            let mut response = response.await?;
+            let status = response.status().as_u16();
+            let elapsed = started.elapsed().as_secs_f64();
+            tracing::info!(
+                path = %response.request().path(),
+                status,
+                elapsed_ms = elapsed * 1000.0,
+                "request"
+            );
+            if let Some(metrics) = metrics {
+                metrics.observe_request(&method, &route, status, elapsed);
+            }
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            Ok(response)
+        }
+        .instrument(span),
+    )
 }

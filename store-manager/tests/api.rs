@@ -24,6 +24,9 @@ on_both_databases!(
     user_types_are_listed,
     the_labs_seed_users_exist,
     published_rows_are_marked_published,
+    metrics_count_requests_by_route_and_the_outbox,
+    readiness_is_true_with_database_and_broker_up,
+    requests_carry_a_request_id,
 );
 
 async fn health_check_answers(backend: Backend) {
@@ -338,4 +341,86 @@ async fn published_rows_are_marked_published(backend: Backend) {
         rows.iter()
             .all(|row| row.attempts == 0 && row.last_error.is_none())
     );
+}
+
+async fn metrics_count_requests_by_route_and_the_outbox(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for n in 0..3 {
+        app.create_user(
+            &format!("Metric {n}"),
+            &format!("metric{n}@example.com"),
+            None,
+        )
+        .await;
+    }
+    assert_eq!(
+        app.get("/users/12345").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.events(3).await;
+    // The rows are marked right after the ack: poll the gauge until it reads 0.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let response = app.get("/metrics").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let text = response.text().await.expect("text");
+        if text.contains("store_manager_outbox_pending_rows 0.0")
+            || text.contains("store_manager_outbox_pending_rows 0\n")
+        {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "outbox never drained:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    for expected in [
+        r#"store_manager_http_requests_total{method="POST",route="/users",status="201"} 3"#,
+        r#"store_manager_http_requests_total{method="GET",route="/users/{id}",status="404"} 1"#,
+        r#"store_manager_http_request_duration_seconds_count{method="POST",route="/users"} 3"#,
+        "store_manager_outbox_published_total 3",
+        "store_manager_outbox_publish_failures_total 0",
+        "store_manager_outbox_commit_to_ack_seconds_count 3",
+        "store_manager_outbox_oldest_pending_age_seconds 0",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}
+
+async fn readiness_is_true_with_database_and_broker_up(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.expect("JSON"),
+        json!({"ready": true, "database": "up", "broker": "up"})
+    );
+}
+
+async fn requests_carry_a_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let generated = app.get("/health-check").await;
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    let given = app
+        .client
+        .get(format!("{}/health-check", app.address))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(given.headers()["x-request-id"], "trace-42");
+    // A hostile id is replaced, not echoed.
+    let hostile = app
+        .client
+        .get(format!("{}/health-check", app.address))
+        .header("x-request-id", "<script>")
+        .send()
+        .await
+        .expect("request");
+    assert_ne!(hostile.headers()["x-request-id"], "<script>");
 }

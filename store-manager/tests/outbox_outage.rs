@@ -26,6 +26,12 @@ async fn events_written_while_the_broker_is_down_are_published_in_order_when_it_
     assert_eq!(app.events(1).await.len(), 1);
 
     broker.stop();
+    // Not ready while the broker is down, but requests still succeed (next lines).
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status(), 503);
+    let readiness: serde_json::Value = ready.json().await.expect("JSON");
+    assert_eq!(readiness["broker"], "down");
+    assert_eq!(readiness["database"], "up");
     let mut ids = Vec::new();
     for n in 0..USERS {
         let user_type = Some(1 + (n % 3) as i64);
@@ -47,6 +53,14 @@ async fn events_written_while_the_broker_is_down_are_published_in_order_when_it_
         );
     }
     broker.resume();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.get("/ready").await.status() != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never ready after the broker returned"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 
     let expected = 1 + USERS + DELETED;
     let events = app.events(expected).await;

@@ -1,5 +1,6 @@
 //! One step of the outbox: read the oldest pending rows, send them, mark what was acked.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,6 +18,7 @@ use shared_events::topics;
 
 use crate::config::{KafkaSettings, OutboxSettings};
 use crate::entities::outbox;
+use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -49,6 +51,7 @@ pub struct OutboxPublisher {
     db: DatabaseConnection,
     producer: FutureProducer,
     batch_size: u64,
+    metrics: Arc<Metrics>,
     /// Held for a whole round: two rounds at once (the actor's and the shutdown drain)
     /// would publish the same rows twice.
     round: tokio::sync::Mutex<()>,
@@ -85,8 +88,15 @@ impl OutboxPublisher {
             db,
             producer,
             batch_size: outbox.batch_size,
+            metrics: Arc::new(Metrics::default()),
             round: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Counts publications in `metrics` (the application's, exported on `/metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Publishes the oldest pending rows (one batch) and marks those the broker acked.
@@ -140,6 +150,7 @@ impl OutboxPublisher {
             match result {
                 Ok(delivery) => {
                     let commit_to_ack = (acked_at - row.created_at).to_std().unwrap_or_default();
+                    self.metrics.commit_to_ack(commit_to_ack.as_secs_f64());
                     tracing::debug!(
                         event_id = %row.event_id,
                         event_type = %row.event_type,
@@ -165,6 +176,8 @@ impl OutboxPublisher {
                 .exec(&self.db)
                 .await?;
         }
+        self.metrics.published(published.len() as u64);
+        self.metrics.publish_failed(failed.len() as u64);
         match first_error {
             None => Ok(PublishOutcome::Published(published.len())),
             Some(first_error) => {
@@ -201,6 +214,30 @@ impl OutboxPublisher {
             .filter(outbox::Column::PublishedAt.is_null())
             .count(&self.db)
             .await?)
+    }
+
+    /// How long the oldest unpublished row has waited, in seconds (0 when none).
+    pub async fn oldest_pending_age(&self) -> Result<f64, OutboxError> {
+        let oldest = outbox::Entity::find()
+            .filter(outbox::Column::PublishedAt.is_null())
+            .order_by_asc(outbox::Column::Id)
+            .one(&self.db)
+            .await?;
+        Ok(oldest.map_or(0.0, |row| {
+            (Utc::now() - row.created_at)
+                .to_std()
+                .unwrap_or_default()
+                .as_secs_f64()
+        }))
+    }
+
+    /// Whether the broker answers a metadata request within `timeout` (readiness).
+    pub async fn broker_reachable(&self, timeout: Duration) -> bool {
+        use rdkafka::producer::Producer as _;
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok())
+            .await
+            .unwrap_or(false)
     }
 
     /// Deletes rows published more than `retention` ago, `batch_size` at a time (so the

@@ -13,7 +13,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use crate::outbox::OutboxActor;
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
+use crate::outbox::{OutboxActor, OutboxPublisher};
 use crate::topics::Topics;
 use error::ApiError;
 
@@ -26,6 +29,9 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Woken after each commit that wrote an event.
     pub outbox: Addr<OutboxActor>,
+    /// For readiness (can the broker be reached?) and the outbox gauges.
+    pub publisher: Arc<OutboxPublisher>,
+    pub metrics: Arc<Metrics>,
     pub topics: Topics,
 }
 
@@ -39,6 +45,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .app_data(web::PathConfig::default().error_handler(path_error))
         .route("/health-check", web::get().to(health::health_check))
+        .route("/ready", web::get().to(health::readiness))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/users", web::post().to(users::create_user))
         .route("/users/{id}", web::get().to(users::get_user))
         .route("/users/{id}", web::delete().to(users::delete_user))
