@@ -35,11 +35,36 @@ impl ApiError {
     /// Database errors the client cannot fix: 503 when the database is unreachable,
     /// 500 otherwise.
     pub fn from_database(error: DbErr) -> Self {
-        match error {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::Unavailable(error),
-            other => ApiError::Internal(other),
+        if database_unreachable(&error) {
+            ApiError::Unavailable(error)
+        } else {
+            ApiError::Internal(error)
         }
     }
+}
+
+/// The database could not be reached (as opposed to refusing a statement): no connection
+/// from the pool, a broken socket, a server that went away mid-query.
+fn database_unreachable(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as SqlxError;
+    use sea_orm::{RuntimeErr, error::ConnAcquireErr};
+    let sqlx_error = match error {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
+            return true;
+        }
+        DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx_error)) => sqlx_error,
+        _ => return false,
+    };
+    matches!(
+        sqlx_error.as_ref(),
+        SqlxError::Io(_)
+            | SqlxError::PoolTimedOut
+            | SqlxError::PoolClosed
+            | SqlxError::WorkerCrashed
+            | SqlxError::Tls(_)
+    )
 }
 
 impl ResponseError for ApiError {
