@@ -52,7 +52,9 @@ pub struct Config {
     pub bootstrap_servers: String,
     /// `KAFKA_GROUP_ID`: instances sharing it split the partitions between them.
     pub group_id: String,
-    /// `COOLRIEL_TOPICS` (comma-separated): tests use random topic names.
+    /// `COOLRIEL_TOPICS` (comma-separated; default `user-events,order-events`): the topics
+    /// the service subscribes to (each with its `<topic>.dlq`) and `coolriel replay` reads
+    /// unless told `--topic`. Tests use random topic names.
     pub topics: Vec<String>,
     /// `OUTPUT_DIR`: emails and `history.jsonl` go here.
     pub output_dir: PathBuf,
@@ -82,7 +84,10 @@ impl Default for Config {
         Config {
             bootstrap_servers: "127.0.0.1:9092".into(),
             group_id: "coolriel".into(),
-            topics: vec![shared_events::topics::USER_EVENTS.into()],
+            topics: vec![
+                shared_events::topics::USER_EVENTS.into(),
+                shared_events::topics::ORDER_EVENTS.into(),
+            ],
             output_dir: PathBuf::from("output"),
             templates_dir: PathBuf::from("templates"),
             retry: RetryPolicy::default(),
@@ -202,7 +207,10 @@ mod tests {
         let config = from(&[]).expect("defaults");
         assert_eq!(config.bootstrap_servers, "127.0.0.1:9092");
         assert_eq!(config.group_id, "coolriel");
-        assert_eq!(config.topics, vec!["user-events".to_owned()]);
+        assert_eq!(
+            config.topics,
+            vec!["user-events".to_owned(), "order-events".to_owned()]
+        );
         assert_eq!(config.output_dir, PathBuf::from("output"));
         assert_eq!(config.templates_dir, PathBuf::from("templates"));
     }
@@ -220,6 +228,14 @@ mod tests {
         assert_eq!(config.topics, vec!["a".to_owned(), "b".to_owned()]);
         assert_eq!(config.retry.max_attempts, 3);
         assert_eq!(config.retry.initial_backoff, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn one_topic_can_be_chosen_and_none_is_an_error() {
+        let config = from(&[("COOLRIEL_TOPICS", "user-events")]).expect("valid");
+        assert_eq!(config.topics, vec!["user-events".to_owned()]);
+        let error = from(&[("COOLRIEL_TOPICS", " , ")]).expect_err("no topic");
+        assert!(error.to_string().contains("COOLRIEL_TOPICS"), "{error}");
     }
 
     #[test]

@@ -78,6 +78,15 @@ async fn wait_for_signal() -> std::io::Result<&'static str> {
 
 fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
     let mut options = ReplayOptions::from_config(config);
+    if !args.topics.is_empty() {
+        let mut topics: Vec<String> = Vec::new();
+        for topic in args.topics {
+            if !topics.contains(&topic) {
+                topics.push(topic);
+            }
+        }
+        options.topics = topics;
+    }
     options.since = args.since;
     options.until = args.until;
     if let Some(dir) = args.output_dir {

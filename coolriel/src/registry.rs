@@ -1,8 +1,9 @@
 //! Which actors receive which events, and the typed message they receive.
 //!
 //! A handler actor implements `Handler<Deliver<T>>` for the event type `T` it cares about
-//! ([`UserCreated`], [`UserDeleted`], or the whole [`EventEnvelope`] for every event), and
-//! one line registers it:
+//! (one event struct: [`UserCreated`], [`UserDeleted`], [`OrderCreated`], [`OrderPaid`],
+//! [`OrderDeleted`]; or the whole [`EventEnvelope`] for every event), and one line
+//! registers it:
 //!
 //! ```text
 //! registry.route::<UserCreated>("UserCreatedActor", user_created.recipient());
@@ -17,7 +18,10 @@ use std::time::Duration;
 
 use actix::{MailboxError, Message, Recipient};
 use futures::future::BoxFuture;
-use shared_events::{Event, EventEnvelope, EventType, LabDateTime, UserCreated, UserDeleted};
+use shared_events::{
+    Event, EventEnvelope, EventType, LabDateTime, OrderCreated, OrderDeleted, OrderPaid,
+    UserCreated, UserDeleted,
+};
 use uuid::Uuid;
 
 use crate::handlers::HandlerError;
@@ -28,7 +32,8 @@ pub struct EventContext {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
-    /// The Kafka key, read as UTF-8 (our keys are user ids); `None` for the lab's messages.
+    /// The Kafka key, read as UTF-8 (our keys are aggregate ids: the user id for user
+    /// events, the order id for order events); `None` for the lab's messages.
     pub key: Option<String>,
     /// The message timestamp the broker holds (create or log-append time), in ms.
     pub timestamp_ms: Option<i64>,
@@ -57,25 +62,28 @@ pub trait Routable: Clone + Send + 'static {
     fn extract(envelope: &EventEnvelope) -> Option<Self>;
 }
 
-impl Routable for UserCreated {
-    const EVENT_TYPES: &'static [EventType] = &[EventType::UserCreated];
-    fn extract(envelope: &EventEnvelope) -> Option<Self> {
-        match &envelope.event {
-            Event::UserCreated(created) => Some(created.clone()),
-            _ => None,
+/// Each event struct is routable on its own: `Event::$name($name)` has type `$name`.
+macro_rules! routable_event {
+    ($($name:ident),+ $(,)?) => {$(
+        impl Routable for $name {
+            const EVENT_TYPES: &'static [EventType] = &[EventType::$name];
+            fn extract(envelope: &EventEnvelope) -> Option<Self> {
+                match &envelope.event {
+                    Event::$name(event) => Some(event.clone()),
+                    _ => None,
+                }
+            }
         }
-    }
+    )+};
 }
 
-impl Routable for UserDeleted {
-    const EVENT_TYPES: &'static [EventType] = &[EventType::UserDeleted];
-    fn extract(envelope: &EventEnvelope) -> Option<Self> {
-        match &envelope.event {
-            Event::UserDeleted(deleted) => Some(deleted.clone()),
-            _ => None,
-        }
-    }
-}
+routable_event!(
+    UserCreated,
+    UserDeleted,
+    OrderCreated,
+    OrderPaid,
+    OrderDeleted
+);
 
 /// Every event, whole (the history wants them all).
 impl Routable for EventEnvelope {
@@ -267,5 +275,28 @@ mod tests {
                 ["created 1", "any UserCreated", "any UserDeleted"]
             );
         });
+    }
+
+    #[test]
+    fn each_event_struct_is_taken_out_of_its_own_event_only() {
+        use shared_events::Money;
+        let paid = OrderPaid {
+            id: 12,
+            user_id: 7,
+            user_name: "Ada".into(),
+            user_email: "ada@example.com".into(),
+            user_type: UserType::Manager,
+            items: Vec::new(),
+            total: Money::ZERO,
+        };
+        let envelope = EventEnvelope::new(Event::OrderPaid(paid.clone()));
+        assert_eq!(OrderPaid::extract(&envelope), Some(paid));
+        assert_eq!(OrderCreated::extract(&envelope), None);
+        assert_eq!(OrderDeleted::extract(&envelope), None);
+        assert_eq!(UserCreated::extract(&envelope), None);
+        assert_eq!(OrderCreated::EVENT_TYPES, [EventType::OrderCreated]);
+        assert_eq!(OrderPaid::EVENT_TYPES, [EventType::OrderPaid]);
+        assert_eq!(OrderDeleted::EVENT_TYPES, [EventType::OrderDeleted]);
+        assert_eq!(<EventEnvelope as Routable>::EVENT_TYPES, EventType::ALL);
     }
 }

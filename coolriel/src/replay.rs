@@ -1,6 +1,8 @@
-//! `coolriel replay`: rebuild the history and the users projection from the topic itself.
+//! `coolriel replay`: rebuild the history and the users and orders projections from the
+//! topics themselves.
 //!
-//! The topic is read by manual assignment with a consumer that has no group, so the live
+//! The topics (by default every configured topic, `user-events` and `order-events`; one or
+//! more with `--topic`) are read by manual assignment with a consumer that has no group, so the live
 //! group's committed offsets are neither used nor touched, and no email is written. Each
 //! partition is read from its beginning (or from the offset `offsets_for_times` gives for
 //! `--since`) up to the high watermark fetched at the start, so a replay ends even while
@@ -12,12 +14,17 @@
 //! - `history.json`: every event read, with topic, partition, offset, key and broker
 //!   timestamp, ordered by timestamp, then topic, partition and offset;
 //! - `users.json`: the users that exist after applying those events in that order (created
-//!   minus deleted), by id.
+//!   minus deleted), by id;
+//! - `orders.json`: likewise the orders (created minus deleted), by id, each with its
+//!   customer, items, total and `paid` flag (set by `OrderPaid`).
 //!
-//! Nothing in either file depends on when the replay ran, so replaying the same log twice
+//! The three files always describe the same replay: replaying only `order-events` writes
+//! an empty users list, since no user event was read.
+//!
+//! Nothing in these files depends on when the replay ran, so replaying the same log twice
 //! gives byte-identical files. Timestamp order is the order the store published in: the
-//! outbox publishes in commit order, and it orders one user's events even for the lab's
-//! unkeyed messages, which can put them on different partitions.
+//! outbox publishes in commit order, across both topics, and it orders one user's events
+//! even for the lab's unkeyed messages, which can put them on different partitions.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,13 +35,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 use serde::Serialize;
-use shared_events::{Decoded, Event};
+use shared_events::{Decoded, Event, Money, OrderItem};
 
 use crate::config::Config;
 use crate::handlers::history::HistoryRecord;
 use crate::kafka::TracingContext;
 use crate::kafka::partition::event_context;
 use crate::output::{WriteError, write_atomically};
+use crate::templates::OrderView;
 
 /// The group id the replay's consumer carries (never joined, never committed).
 const REPLAY_GROUP: &str = "coolriel-replay";
@@ -43,6 +51,7 @@ const REPLAY_GROUP: &str = "coolriel-replay";
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
     pub bootstrap_servers: String,
+    /// The topics to read, together (events of all of them in one timeline).
     pub topics: Vec<String>,
     /// Only messages with a timestamp at or after this instant.
     pub since: Option<DateTime<Utc>>,
@@ -54,7 +63,7 @@ pub struct ReplayOptions {
 }
 
 impl ReplayOptions {
-    /// The topics and broker of `config`, writing into `$OUTPUT_DIR/replay`.
+    /// Every topic of `config` and its broker, writing into `$OUTPUT_DIR/replay`.
     pub fn from_config(config: &Config) -> Self {
         ReplayOptions {
             bootstrap_servers: config.bootstrap_servers.clone(),
@@ -78,7 +87,7 @@ pub enum ReplayError {
         #[source]
         source: KafkaError,
     },
-    #[error("topic {0} does not exist")]
+    #[error("topic {0} does not exist (choose the topics to replay with --topic)")]
     UnknownTopic(String),
     #[error("cannot read the watermarks of {topic}/{partition}: {source}")]
     Watermarks {
@@ -109,6 +118,8 @@ pub enum ReplayError {
 /// What a replay read and wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplaySummary {
+    /// The topics read.
+    pub topics: Vec<String>,
     /// Events read, per known event type.
     pub counts: BTreeMap<String, u64>,
     /// Events of a type this build does not know, per type name (skipped).
@@ -117,13 +128,17 @@ pub struct ReplaySummary {
     pub invalid: u64,
     /// Users in the rebuilt projection.
     pub users: usize,
+    /// Orders in the rebuilt projection.
+    pub orders: usize,
     pub history_path: PathBuf,
     pub users_path: PathBuf,
+    pub orders_path: PathBuf,
 }
 
 impl std::fmt::Display for ReplaySummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let total: u64 = self.counts.values().sum();
+        writeln!(f, "topics: {}", self.topics.join(", "))?;
         writeln!(f, "events: {total}")?;
         for (event_type, count) in &self.counts {
             writeln!(f, "{event_type}: {count}")?;
@@ -135,8 +150,10 @@ impl std::fmt::Display for ReplaySummary {
             writeln!(f, "invalid: {} (not decodable, skipped)", self.invalid)?;
         }
         writeln!(f, "users: {}", self.users)?;
+        writeln!(f, "orders: {}", self.orders)?;
         writeln!(f, "history: {}", self.history_path.display())?;
-        write!(f, "projection: {}", self.users_path.display())
+        writeln!(f, "projection: {}", self.users_path.display())?;
+        write!(f, "projection: {}", self.orders_path.display())
     }
 }
 
@@ -147,7 +164,8 @@ struct PartitionPlan {
     end: i64,
 }
 
-/// Read the topics and write `history.json` and `users.json` (see the module docs).
+/// Read the topics and write `history.json`, `users.json` and `orders.json` (see the
+/// module docs).
 pub fn replay(options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     let consumer: BaseConsumer<TracingContext> = ClientConfig::new()
         .set("bootstrap.servers", &options.bootstrap_servers)
@@ -171,7 +189,10 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
 
     let since = options.since.map(|since| since.timestamp_millis());
     let until = options.until.map(|until| until.timestamp_millis());
-    let mut summary = ReplaySummary::default();
+    let mut summary = ReplaySummary {
+        topics: options.topics.clone(),
+        ..ReplaySummary::default()
+    };
     let mut records = Vec::new();
     let mut last_progress = Instant::now();
     while !plans.is_empty() {
@@ -242,8 +263,10 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     });
     let records: Vec<HistoryRecord> = records.into_iter().map(|(_, record)| record).collect();
     let users = project_users(&records);
+    let orders = project_orders(&records);
     summary.users = users.len();
-    write_outputs(options, &records, users, &mut summary)?;
+    summary.orders = orders.len();
+    write_outputs(options, &records, users, orders, &mut summary)?;
     Ok(summary)
 }
 
@@ -347,9 +370,66 @@ pub fn project_users(records: &[HistoryRecord]) -> BTreeMap<i64, ProjectedUser> 
             Event::UserDeleted(deleted) => {
                 users.remove(&deleted.id);
             }
+            Event::OrderCreated(_) | Event::OrderPaid(_) | Event::OrderDeleted(_) => {}
         }
     }
     users
+}
+
+/// An order in the projection: the last snapshot an event gave of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProjectedOrder {
+    pub id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub user_email: String,
+    pub user_type_id: i32,
+    pub user_type: &'static str,
+    /// Whether an `OrderPaid` was read for it.
+    pub paid: bool,
+    pub items: Vec<OrderItem>,
+    pub total: Money,
+}
+
+impl ProjectedOrder {
+    fn new(order: OrderView<'_>, paid: bool) -> Self {
+        ProjectedOrder {
+            id: order.order_id,
+            user_id: order.user_id,
+            user_name: order.user_name.to_owned(),
+            user_email: order.user_email.to_owned(),
+            user_type_id: order.user_type.id(),
+            user_type: order.user_type.name(),
+            paid,
+            items: order.items.to_vec(),
+            total: order.total,
+        }
+    }
+}
+
+/// The orders that exist after the events, in the order given: `OrderCreated` adds one
+/// (unpaid, unless a duplicate of an order already paid), `OrderPaid` marks it paid (and,
+/// carrying the whole order, adds it when its creation is outside the window replayed),
+/// `OrderDeleted` removes it.
+pub fn project_orders(records: &[HistoryRecord]) -> BTreeMap<i64, ProjectedOrder> {
+    let mut orders: BTreeMap<i64, ProjectedOrder> = BTreeMap::new();
+    for record in records {
+        match &record.event.event {
+            Event::OrderCreated(order) => {
+                // At least once: a re-published creation must not undo a payment.
+                let paid = orders.get(&order.id).is_some_and(|known| known.paid);
+                orders.insert(order.id, ProjectedOrder::new(order.into(), paid));
+            }
+            Event::OrderPaid(order) => {
+                orders.insert(order.id, ProjectedOrder::new(order.into(), true));
+            }
+            Event::OrderDeleted(order) => {
+                orders.remove(&order.id);
+            }
+            Event::UserCreated(_) | Event::UserDeleted(_) => {}
+        }
+    }
+    orders
 }
 
 #[derive(Serialize)]
@@ -365,10 +445,16 @@ struct UsersDocument {
     users: Vec<ProjectedUser>,
 }
 
+#[derive(Serialize)]
+struct OrdersDocument {
+    orders: Vec<ProjectedOrder>,
+}
+
 fn write_outputs(
     options: &ReplayOptions,
     records: &[HistoryRecord],
     users: BTreeMap<i64, ProjectedUser>,
+    orders: BTreeMap<i64, ProjectedOrder>,
     summary: &mut ReplaySummary,
 ) -> Result<(), ReplayError> {
     let dir = &options.output_dir;
@@ -385,10 +471,15 @@ fn write_outputs(
     let users = UsersDocument {
         users: users.into_values().collect(),
     };
+    let orders = OrdersDocument {
+        orders: orders.into_values().collect(),
+    };
     summary.history_path = dir.join("history.json");
     summary.users_path = dir.join("users.json");
+    summary.orders_path = dir.join("orders.json");
     write_json(&summary.history_path, &history)?;
     write_json(&summary.users_path, &users)?;
+    write_json(&summary.orders_path, &orders)?;
     Ok(())
 }
 
@@ -405,7 +496,10 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReplayError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared_events::{EventEnvelope, LabDateTime, UserCreated, UserDeleted, UserType};
+    use shared_events::{
+        EventEnvelope, LabDateTime, OrderCreated, OrderDeleted, OrderPaid, UserCreated,
+        UserDeleted, UserType,
+    };
 
     fn record(offset: i64, event: Event) -> HistoryRecord {
         let envelope = EventEnvelope {
@@ -454,5 +548,95 @@ mod tests {
         assert_eq!(users.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
         assert_eq!(users[&2].user_type, "Manager");
         assert_eq!(users[&3].user_type_id, 2);
+    }
+
+    fn item(product_id: i64, cents: i64, quantity: i64) -> OrderItem {
+        OrderItem {
+            product_id,
+            name: format!("product {product_id}"),
+            sku: format!("SKU-{product_id}"),
+            unit_price: Money::from_cents(cents),
+            quantity,
+            line_total: Money::from_cents(cents * quantity),
+        }
+    }
+
+    fn order_created(id: i64) -> OrderCreated {
+        OrderCreated {
+            id,
+            user_id: 10 + id,
+            user_name: format!("user {}", 10 + id),
+            user_email: format!("u{}@example.com", 10 + id),
+            user_type: UserType::Employee,
+            items: vec![item(1, 199_999, 1), item(2, 250, 4)],
+            total: Money::from_cents(200_999),
+        }
+    }
+
+    fn order_paid(id: i64) -> OrderPaid {
+        let order = order_created(id);
+        OrderPaid {
+            id: order.id,
+            user_id: order.user_id,
+            user_name: order.user_name,
+            user_email: order.user_email,
+            user_type: order.user_type,
+            items: order.items,
+            total: order.total,
+        }
+    }
+
+    fn order_deleted(id: i64, was_paid: bool) -> OrderDeleted {
+        let order = order_created(id);
+        OrderDeleted {
+            id: order.id,
+            user_id: order.user_id,
+            user_name: order.user_name,
+            user_email: order.user_email,
+            user_type: order.user_type,
+            items: order.items,
+            total: order.total,
+            was_paid,
+        }
+    }
+
+    #[test]
+    fn orders_projection_is_created_minus_deleted_with_the_paid_flag() {
+        let records = vec![
+            record(0, Event::OrderCreated(order_created(1))),
+            record(1, Event::OrderCreated(order_created(2))),
+            record(2, Event::OrderCreated(order_created(3))),
+            record(3, Event::OrderPaid(order_paid(1))),
+            // A duplicate creation after the payment does not undo it.
+            record(4, Event::OrderCreated(order_created(1))),
+            record(5, Event::OrderPaid(order_paid(3))),
+            record(6, Event::OrderDeleted(order_deleted(3, true))),
+            // Paid, its creation outside the replayed window: known from the payment.
+            record(7, Event::OrderPaid(order_paid(4))),
+            record(
+                8,
+                Event::UserDeleted(UserDeleted {
+                    id: 11,
+                    name: "user 11".into(),
+                    email: "u11@example.com".into(),
+                    user_type: UserType::Employee,
+                }),
+            ),
+        ];
+        let orders = project_orders(&records);
+        assert_eq!(orders.keys().copied().collect::<Vec<_>>(), vec![1, 2, 4]);
+        assert!(orders[&1].paid);
+        assert!(!orders[&2].paid);
+        assert!(orders[&4].paid);
+        assert_eq!(orders[&2].user_type, "Employee");
+        assert_eq!(orders[&2].items.len(), 2);
+        let json = serde_json::to_value(&orders[&2]).expect("json");
+        assert_eq!(json["total"], "2009.99");
+        assert_eq!(json["items"][0]["unit_price"], "1999.99");
+        assert_eq!(json["items"][1]["line_total"], "10.00");
+        assert!(
+            project_users(&records).is_empty(),
+            "order events make no user"
+        );
     }
 }

@@ -3,10 +3,15 @@
 //! [`Coolriel::start`] loads the templates (a bad template fails here, before anything is
 //! consumed), then starts two threads and waits until the consumer has subscribed:
 //!
-//! - **coolriel** runs the actix system: the partition actors, and the handler actors,
-//!   each on its own arbiter because they do blocking file I/O.
+//! - **coolriel** runs the actix system: the partition actors, and the handler actors
+//!   (welcome, goodbye, order confirmation, payment receipt, history), each on its own
+//!   arbiter because they do blocking file I/O.
 //! - **coolriel-consumer** owns the Kafka consumer and polls its main queue, which serves
 //!   the rebalance callbacks; the callbacks start and drain the partition actors.
+//!
+//! The consumer subscribes to every topic of `COOLRIEL_TOPICS` (by default `user-events`
+//! and `order-events`) in one group, and `<topic>.dlq` is created for each of them; every
+//! partition of every topic gets its own partition actor, all sharing one registry.
 //!
 //! [`CoolrielHandle::shutdown`] stops fetching, lets every partition actor finish what it
 //! has in flight, commits the offsets, leaves the group (so the other members take the
@@ -17,16 +22,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use actix::{Arbiter, Supervisor};
+use actix::{Addr, Arbiter, Supervisor};
 use rdkafka::consumer::Consumer as _;
 use rdkafka::error::KafkaError;
-use shared_events::{EventEnvelope, UserCreated, UserDeleted, topics};
+use shared_events::{EventEnvelope, OrderCreated, OrderPaid, UserCreated, UserDeleted, topics};
 use tokio::sync::oneshot;
 
 use crate::config::Config;
-use crate::handlers::email::{GoodbyeEmails, Mailer, WelcomeEmails};
+use crate::handlers::email::{
+    GoodbyeEmails, Mailer, OrderConfirmationEmails, PaymentReceiptEmails, WelcomeEmails,
+};
 use crate::handlers::history::HistoryActor;
-use crate::handlers::{EventHandler as _, HandlerActor};
+use crate::handlers::{EventHandler, HandlerActor};
 use crate::kafka::context::{self, CoolrielContext, PartitionMap};
 use crate::kafka::dead_letter::DeadLetters;
 use crate::kafka::partition::PartitionDeps;
@@ -88,7 +95,8 @@ pub type ExtraRoutes = Box<dyn FnOnce(&mut Registry) + Send>;
 pub struct Coolriel;
 
 impl Coolriel {
-    /// Start with the standard handlers: welcome and goodbye emails, and the history.
+    /// Start with the standard handlers: welcome and goodbye emails, order confirmations
+    /// and payment receipts, and the history.
     pub fn start(config: Config) -> Result<CoolrielHandle, StartError> {
         Self::start_with(config, |_| {})
     }
@@ -230,21 +238,17 @@ async fn serve(
     shutdown: oneshot::Receiver<()>,
 ) -> Result<(), ServiceError> {
     let actors = WaitGroup::new();
-    let arbiters = [Arbiter::new(), Arbiter::new(), Arbiter::new()];
+    let arbiters: [Arbiter; 5] = std::array::from_fn(|_| Arbiter::new());
     let mailer = Mailer::new(templates, &config.output_dir);
 
-    let welcome = {
-        let (mailer, token) = (mailer.clone(), actors.token());
-        Supervisor::start_in_arbiter(&arbiters[0].handle(), move |_| {
-            HandlerActor::new(WelcomeEmails::new(mailer)).watched(token)
-        })
-    };
-    let goodbye = {
-        let token = actors.token();
-        Supervisor::start_in_arbiter(&arbiters[1].handle(), move |_| {
-            HandlerActor::new(GoodbyeEmails::new(mailer)).watched(token)
-        })
-    };
+    let welcome = start_handler(&arbiters[0], WelcomeEmails::new(mailer.clone()), &actors);
+    let goodbye = start_handler(&arbiters[1], GoodbyeEmails::new(mailer.clone()), &actors);
+    let confirmation = start_handler(
+        &arbiters[2],
+        OrderConfirmationEmails::new(mailer.clone()),
+        &actors,
+    );
+    let receipt = start_handler(&arbiters[3], PaymentReceiptEmails::new(mailer), &actors);
     let history = {
         let history = HistoryActor::new(
             config.history_path(),
@@ -252,12 +256,14 @@ async fn serve(
             config.history_flush_interval,
         );
         let token = actors.token();
-        Supervisor::start_in_arbiter(&arbiters[2].handle(), move |_| history.watched(token))
+        Supervisor::start_in_arbiter(&arbiters[4].handle(), move |_| history.watched(token))
     };
     let mut registry = Registry::new();
     registry
         .route::<UserCreated>(WelcomeEmails::NAME, welcome.recipient())
         .route::<UserDeleted>(GoodbyeEmails::NAME, goodbye.recipient())
+        .route::<OrderCreated>(OrderConfirmationEmails::NAME, confirmation.recipient())
+        .route::<OrderPaid>(PaymentReceiptEmails::NAME, receipt.recipient())
         .route::<EventEnvelope>(HistoryActor::NAME, history.recipient());
     extra_routes(&mut registry);
 
@@ -294,6 +300,19 @@ async fn serve(
     }
     tracing::info!("stopped");
     outcome
+}
+
+/// Start `handler` as a supervised [`HandlerActor`] on its own arbiter, watched by `actors`
+/// so the shutdown can wait until it stopped.
+fn start_handler<H: EventHandler>(
+    arbiter: &Arbiter,
+    handler: H,
+    actors: &WaitGroup,
+) -> Addr<HandlerActor<H>> {
+    let token = actors.token();
+    Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+        HandlerActor::new(handler).watched(token)
+    })
 }
 
 /// The consumer thread, seen from the system thread.

@@ -2,31 +2,61 @@
 //! HTML (`welcome_client.html.hbs`, values HTML-escaped) and plain text
 //! (`welcome_client.txt.hbs`, values as they are). All of them are loaded and compiled at
 //! start-up, so a missing or broken template stops the service before it consumes anything.
+//!
+//! Two shapes of data fill them: [`EmailData`] (a user: welcome and goodbye) and
+//! [`OrderEmailData`] (an order with its lines and total: order confirmation and payment
+//! receipt). Strict mode turns a variable the data does not have into a render error.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{Datelike as _, NaiveDateTime, Timelike as _};
 use handlebars::Handlebars;
 use serde::Serialize;
-use shared_events::{LabDateTime, UserType};
+use shared_events::{LabDateTime, Money, OrderCreated, OrderItem, OrderPaid, UserType};
 
-/// The two emails the service writes.
+/// The emails the service writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EmailKind {
-    /// On `UserCreated`.
+    /// On `UserCreated`; filled with [`EmailData`].
     Welcome,
-    /// On `UserDeleted`.
+    /// On `UserDeleted`; filled with [`EmailData`].
     Goodbye,
+    /// On `OrderCreated`; filled with [`OrderEmailData`].
+    OrderConfirmation,
+    /// On `OrderPaid`; filled with [`OrderEmailData`].
+    PaymentReceipt,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 2] = [EmailKind::Welcome, EmailKind::Goodbye];
+    pub const ALL: [EmailKind; 4] = [
+        EmailKind::Welcome,
+        EmailKind::Goodbye,
+        EmailKind::OrderConfirmation,
+        EmailKind::PaymentReceipt,
+    ];
+    /// The kinds filled with [`EmailData`].
+    pub const USER: [EmailKind; 2] = [EmailKind::Welcome, EmailKind::Goodbye];
+    /// The kinds filled with [`OrderEmailData`].
+    pub const ORDER: [EmailKind; 2] = [EmailKind::OrderConfirmation, EmailKind::PaymentReceipt];
 
-    /// The file name prefix, as the lab had it (`welcome_7.html`).
+    /// The template name prefix (`order_confirmation` in `order_confirmation_client.html.hbs`).
     pub const fn as_str(self) -> &'static str {
         match self {
             EmailKind::Welcome => "welcome",
             EmailKind::Goodbye => "goodbye",
+            EmailKind::OrderConfirmation => "order_confirmation",
+            EmailKind::PaymentReceipt => "payment_receipt",
+        }
+    }
+
+    /// The file name prefix: as the lab had it for users (`welcome_7.html`, id = user id),
+    /// `order_12.html` and `receipt_12.html` for orders (id = order id).
+    pub const fn file_prefix(self) -> &'static str {
+        match self {
+            EmailKind::Welcome => "welcome",
+            EmailKind::Goodbye => "goodbye",
+            EmailKind::OrderConfirmation => "order",
+            EmailKind::PaymentReceipt => "receipt",
         }
     }
 }
@@ -109,6 +139,101 @@ impl EmailData {
     }
 }
 
+/// The fields of an order that [`OrderCreated`] and [`OrderPaid`] both carry (`From`
+/// either): what an order email, and the replay's orders projection, are made from.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderView<'a> {
+    pub order_id: i64,
+    pub user_id: i64,
+    pub user_name: &'a str,
+    pub user_email: &'a str,
+    pub user_type: UserType,
+    pub items: &'a [OrderItem],
+    pub total: Money,
+}
+
+impl<'a> From<&'a OrderCreated> for OrderView<'a> {
+    fn from(order: &'a OrderCreated) -> Self {
+        OrderView {
+            order_id: order.id,
+            user_id: order.user_id,
+            user_name: &order.user_name,
+            user_email: &order.user_email,
+            user_type: order.user_type,
+            items: &order.items,
+            total: order.total,
+        }
+    }
+}
+
+impl<'a> From<&'a OrderPaid> for OrderView<'a> {
+    fn from(order: &'a OrderPaid) -> Self {
+        OrderView {
+            order_id: order.id,
+            user_id: order.user_id,
+            user_name: &order.user_name,
+            user_email: &order.user_email,
+            user_type: order.user_type,
+            items: &order.items,
+            total: order.total,
+        }
+    }
+}
+
+/// What the order templates may use: the customer's fields as in [`EmailData`], plus the
+/// order's id, lines and total. Amounts are decimal strings (`1999.99`), exact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderEmailData {
+    pub order_id: i64,
+    /// The customer's name.
+    pub name: String,
+    pub user_id: i64,
+    pub email: String,
+    /// The user type in words (`Client`, `Employé`, `Gestionnaire`).
+    pub user_type: String,
+    /// When the event happened, in French, from the event (see [`EmailData::date`]).
+    pub date: String,
+    /// The order's lines, in the order the event lists them.
+    pub items: Vec<OrderLineData>,
+    pub total: String,
+}
+
+/// One line of the items table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderLineData {
+    /// The product's name at the time of the order.
+    pub name: String,
+    pub sku: String,
+    pub quantity: i64,
+    pub unit_price: String,
+    pub line_total: String,
+}
+
+impl OrderEmailData {
+    pub fn new(order: OrderView<'_>, when: &LabDateTime) -> Self {
+        OrderEmailData {
+            order_id: order.order_id,
+            name: order.user_name.to_owned(),
+            user_id: order.user_id,
+            email: order.user_email.to_owned(),
+            user_type: user_type_label(order.user_type).to_owned(),
+            date: french_date(when.naive()),
+            items: order
+                .items
+                .iter()
+                .map(|item| OrderLineData {
+                    name: item.name.clone(),
+                    sku: item.sku.clone(),
+                    quantity: item.quantity,
+                    unit_price: item.unit_price.to_string(),
+                    line_total: item.line_total.to_string(),
+                })
+                .collect(),
+            total: order.total.to_string(),
+        }
+    }
+}
+
 /// One email, rendered both ways.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedEmail {
@@ -127,7 +252,8 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Load and compile every template from `dir`; all 12 must be there.
+    /// Load and compile every template from `dir`; all 24 must be there (4 kinds × 3 user
+    /// types × 2 formats).
     pub fn load(dir: &Path) -> Result<Self, TemplateError> {
         std::fs::read_dir(dir).map_err(|source| TemplateError::Directory {
             dir: dir.to_owned(),
@@ -163,12 +289,13 @@ impl Templates {
         Ok(Templates { html, text })
     }
 
-    /// Render one email in both formats.
+    /// Render one email in both formats: `data` is an [`EmailData`] for the user kinds and
+    /// an [`OrderEmailData`] for the order kinds (anything else fails in strict mode).
     pub fn render(
         &self,
         kind: EmailKind,
         user_type: UserType,
-        data: &EmailData,
+        data: &impl Serialize,
     ) -> Result<RenderedEmail, TemplateError> {
         let name = template_name(kind, user_type);
         let render = |registry: &Handlebars<'static>, format: Format| {
@@ -206,10 +333,10 @@ pub fn template_file(kind: EmailKind, user_type: UserType, format: Format) -> St
     )
 }
 
-/// The file an email is written to: from the numeric id only, never from a name, so no
-/// input can choose a path.
-pub fn email_file_name(kind: EmailKind, user_id: i64, format: Format) -> String {
-    format!("{}_{user_id}.{}", kind.as_str(), format.extension())
+/// The file an email is written to (`welcome_7.html`, `receipt_12.txt`): from the numeric
+/// id (the user's or the order's) only, never from a name, so no input can choose a path.
+pub fn email_file_name(kind: EmailKind, id: i64, format: Format) -> String {
+    format!("{}_{id}.{}", kind.file_prefix(), format.extension())
 }
 
 fn user_type_slug(user_type: UserType) -> &'static str {
@@ -273,9 +400,48 @@ mod tests {
             "goodbye_12.txt"
         );
         assert_eq!(
+            email_file_name(EmailKind::OrderConfirmation, 3, Format::Html),
+            "order_3.html"
+        );
+        assert_eq!(
+            email_file_name(EmailKind::PaymentReceipt, 3, Format::Text),
+            "receipt_3.txt"
+        );
+        assert_eq!(
             template_file(EmailKind::Welcome, UserType::Manager, Format::Text),
             "welcome_manager.txt.hbs"
         );
+        assert_eq!(
+            template_file(EmailKind::PaymentReceipt, UserType::Employee, Format::Html),
+            "payment_receipt_employee.html.hbs"
+        );
+    }
+
+    #[test]
+    fn order_data_keeps_amounts_exact() {
+        let items = [OrderItem {
+            product_id: 4,
+            name: "Clavier".into(),
+            sku: "KB-1".into(),
+            unit_price: Money::from_cents(199_999),
+            quantity: 2,
+            line_total: Money::from_cents(399_998),
+        }];
+        let order = OrderView {
+            order_id: 12,
+            user_id: 7,
+            user_name: "Ada",
+            user_email: "ada@example.com",
+            user_type: UserType::Employee,
+            items: &items,
+            total: Money::from_cents(399_998),
+        };
+        let when = LabDateTime::parse("2025-08-01 09:05:00").expect("date");
+        let data = OrderEmailData::new(order, &when);
+        assert_eq!(data.total, "3999.98");
+        assert_eq!(data.items[0].unit_price, "1999.99");
+        assert_eq!(data.items[0].line_total, "3999.98");
+        assert_eq!(data.user_type, "Employé");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `coolriel replay` against the real broker: counts, `--since`/`--until`, determinism.
+//! `coolriel replay` against the real broker: counts, `--since`/`--until`, determinism,
+//! both topics or one (`--topic`), the users and orders projections.
 
 mod common;
 
@@ -9,8 +10,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use common::*;
 use coolriel::{ReplayOptions, replay};
 
-/// Run the built binary's `replay` on `topic`; returns its stdout.
-fn replay_cli(topic: &str, output_dir: &Path, extra: &[&str]) -> String {
+/// Run the built binary's `replay` with `COOLRIEL_TOPICS=topics`; returns its stdout.
+fn replay_cli(topics: &str, output_dir: &Path, extra: &[&str]) -> String {
     // A temporary working directory, so no developer's .env is picked up.
     let cwd = tempfile::tempdir().expect("temp dir");
     let output = Command::new(env!("CARGO_BIN_EXE_coolriel"))
@@ -20,7 +21,7 @@ fn replay_cli(topic: &str, output_dir: &Path, extra: &[&str]) -> String {
         .args(extra)
         .current_dir(cwd.path())
         .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
-        .env("COOLRIEL_TOPICS", topic)
+        .env("COOLRIEL_TOPICS", topics)
         .env("OUTPUT_DIR", cwd.path())
         .env("RUST_LOG", "warn")
         .output()
@@ -171,4 +172,271 @@ async fn replay_counts_filters_by_time_and_is_deterministic() {
     };
     assert!(future.counts.is_empty(), "{future:?}");
     assert_eq!(future.users, 0);
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+fn assert_lines(printed: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(
+            printed.lines().any(|printed| printed == *line),
+            "{line:?} not in:\n{printed}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_reads_both_topics_or_one_and_rebuilds_the_orders() {
+    init_logs();
+    let users_topic = unique("replay-users");
+    let orders_topic = unique("replay-orders");
+    create_topic(&users_topic, 3).await;
+    create_topic(&orders_topic, 3).await;
+    let producer = producer();
+    let base = Utc::now().timestamp_millis() - 3_600_000;
+    // Users 1..=4 created, user 4 deleted; orders 1..=6 of users 1..=4, orders 1..=4 paid,
+    // order 4 (paid) and order 6 (unpaid) deleted. Timestamps interleave the two topics.
+    let owner = |order: i64| (order - 1) % 4 + 1;
+    for id in 1..=4 {
+        publish(
+            &producer,
+            &users_topic,
+            None,
+            &created(id),
+            Some(base + id * 10),
+        )
+        .await;
+    }
+    for order in 1..=6 {
+        let at = base + order * 10 + 5;
+        publish(
+            &producer,
+            &orders_topic,
+            None,
+            &order_created(order, owner(order)),
+            Some(at),
+        )
+        .await;
+    }
+    for order in 1..=4 {
+        let at = base + 100 + order;
+        publish(
+            &producer,
+            &orders_topic,
+            None,
+            &order_paid(order, owner(order)),
+            Some(at),
+        )
+        .await;
+    }
+    publish(&producer, &users_topic, None, &deleted(4), Some(base + 150)).await;
+    for (order, was_paid) in [(4, true), (6, false)] {
+        let event = order_deleted(order, owner(order), was_paid);
+        publish(
+            &producer,
+            &orders_topic,
+            None,
+            &event,
+            Some(base + 200 + order),
+        )
+        .await;
+    }
+    // An order event type this build does not know: counted apart, skipped.
+    publish_raw(
+        &producer,
+        &orders_topic,
+        Some(0),
+        Some(b"2"),
+        Some(br#"{"event": "OrderShipped", "id": 2, "datetime": "2025-11-09 14:03:12"}"#),
+    )
+    .await;
+
+    // Both topics: the default, COOLRIEL_TOPICS.
+    let both_topics = format!("{users_topic},{orders_topic}");
+    let both = tempfile::tempdir().expect("temp dir");
+    let printed = replay_cli(&both_topics, both.path(), &[]);
+    assert_lines(
+        &printed,
+        &[
+            &format!("topics: {users_topic}, {orders_topic}"),
+            "events: 17",
+            "UserCreated: 4",
+            "UserDeleted: 1",
+            "OrderCreated: 6",
+            "OrderPaid: 4",
+            "OrderDeleted: 2",
+            "OrderShipped: 1 (unknown type, skipped)",
+            "users: 3",
+            "orders: 4",
+        ],
+    );
+    for file in ["history.json", "users.json", "orders.json"] {
+        assert!(
+            printed.contains(&both.path().join(file).display().to_string()),
+            "{file} named in:\n{printed}"
+        );
+    }
+
+    // The same log replayed again, topics named with --topic this time: the same bytes.
+    let again = tempfile::tempdir().expect("temp dir");
+    replay_cli(
+        &both_topics,
+        again.path(),
+        &["--topic", &users_topic, "--topic", &orders_topic],
+    );
+    for file in ["history.json", "users.json", "orders.json"] {
+        let a = std::fs::read(both.path().join(file)).expect("first replay");
+        let b = std::fs::read(again.path().join(file)).expect("second replay");
+        assert!(a == b, "{file} differs between two replays of the same log");
+    }
+
+    let orders = read_json(&both.path().join("orders.json"));
+    let orders = orders["orders"].as_array().expect("orders array");
+    let ids: Vec<i64> = orders
+        .iter()
+        .map(|order| order["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 5]);
+    for order in orders {
+        let id = order["id"].as_i64().expect("id");
+        assert_eq!(order["paid"], id <= 4, "order {id}");
+        assert_eq!(order["user_id"], owner(id));
+        assert_eq!(order["user_name"], format!("User {}", owner(id)));
+        assert_eq!(order["user_type"], user_type_of(owner(id)).name());
+        assert_eq!(
+            order["total"],
+            order_total(id).to_string(),
+            "exact, as text"
+        );
+        let items = order["items"].as_array().expect("items");
+        let expected = order_items(id);
+        assert_eq!(items.len(), expected.len());
+        for (item, expected) in items.iter().zip(&expected) {
+            assert_eq!(item["name"], expected.name.as_str());
+            assert_eq!(item["sku"], expected.sku.as_str());
+            assert_eq!(item["quantity"], expected.quantity);
+            assert_eq!(item["unit_price"], expected.unit_price.to_string());
+            assert_eq!(item["line_total"], expected.line_total.to_string());
+        }
+    }
+    let users = read_json(&both.path().join("users.json"));
+    let user_ids: Vec<i64> = users["users"]
+        .as_array()
+        .expect("users array")
+        .iter()
+        .map(|user| user["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(user_ids, [1, 2, 3]);
+    // One timeline: ordered by timestamp across the topics.
+    let history = read_json(&both.path().join("history.json"));
+    assert_eq!(
+        history["topics"],
+        serde_json::json!([users_topic.as_str(), orders_topic.as_str()])
+    );
+    let events = history["events"].as_array().expect("events");
+    assert_eq!(events.len(), 17);
+    let timestamps: Vec<&str> = events
+        .iter()
+        .map(|event| event["timestamp"].as_str().expect("timestamp"))
+        .collect();
+    assert!(timestamps.windows(2).all(|pair| pair[0] <= pair[1]));
+    let first_topics: Vec<&str> = events[..3]
+        .iter()
+        .map(|event| event["topic"].as_str().expect("topic"))
+        .collect();
+    assert_eq!(
+        first_topics,
+        [
+            users_topic.as_str(),
+            orders_topic.as_str(),
+            users_topic.as_str()
+        ],
+        "user 1, order 1, user 2"
+    );
+
+    // Only the order topic: order counts, no user, the same orders projection.
+    let orders_only = tempfile::tempdir().expect("temp dir");
+    let printed = replay_cli(
+        &both_topics,
+        orders_only.path(),
+        &["--topic", &orders_topic],
+    );
+    assert_lines(
+        &printed,
+        &[
+            &format!("topics: {orders_topic}"),
+            "events: 12",
+            "OrderCreated: 6",
+            "OrderPaid: 4",
+            "OrderDeleted: 2",
+            "users: 0",
+            "orders: 4",
+        ],
+    );
+    assert!(!printed.contains("UserCreated"), "{printed}");
+    assert_eq!(
+        std::fs::read(orders_only.path().join("orders.json")).expect("orders.json"),
+        std::fs::read(both.path().join("orders.json")).expect("orders.json"),
+        "the orders depend on the order events only"
+    );
+    let history = read_json(&orders_only.path().join("history.json"));
+    let events = history["events"].as_array().expect("events");
+    assert_eq!(events.len(), 12);
+    assert!(
+        events
+            .iter()
+            .all(|event| event["topic"] == orders_topic.as_str())
+    );
+    assert_eq!(
+        read_json(&orders_only.path().join("users.json")),
+        serde_json::json!({"users": []})
+    );
+
+    // Only the user topic, through the library.
+    let users_only = tempfile::tempdir().expect("temp dir");
+    let summary = {
+        let options = ReplayOptions {
+            bootstrap_servers: bootstrap(),
+            topics: vec![users_topic.clone()],
+            since: None,
+            until: None,
+            output_dir: users_only.path().to_owned(),
+            timeout: TIMEOUT,
+        };
+        tokio::task::spawn_blocking(move || replay(&options))
+            .await
+            .expect("join")
+            .expect("replay")
+    };
+    assert_eq!(summary.counts.get("UserCreated"), Some(&4));
+    assert_eq!(summary.counts.get("OrderCreated"), None);
+    assert_eq!((summary.users, summary.orders), (3, 0));
+    assert_eq!(
+        read_json(&users_only.path().join("orders.json")),
+        serde_json::json!({"orders": []})
+    );
+}
+
+#[test]
+fn replaying_a_topic_that_does_not_exist_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = unique("missing");
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_coolriel"))
+        .args(["replay", "--topic", &missing, "--output-dir"])
+        .arg(dir.path())
+        .current_dir(cwd.path())
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run coolriel replay");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("topic {missing} does not exist")),
+        "{stderr}"
+    );
 }

@@ -125,6 +125,218 @@ async fn users_created_and_deleted_across_partitions_get_one_email_each() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_get_one_confirmation_each_and_paid_orders_one_receipt() {
+    init_logs();
+    let users_topic = unique("users");
+    let orders_topic = unique("orders");
+    let group = unique("coolriel");
+    let dir = tempfile::tempdir().expect("temp dir");
+    // No dead-letter topics: the service creates one for each topic it subscribes to.
+    create_source_topic(&users_topic, PARTITIONS).await;
+    create_source_topic(&orders_topic, PARTITIONS).await;
+    let producer = producer();
+    let users: i64 = 6;
+    let orders: i64 = 18;
+    // Orders of users 1..=6 in turn: every user type places some.
+    let owner = |order: i64| (order - 1) % users + 1;
+    let paid: BTreeSet<i64> = (1..=orders).filter(|order| order % 3 != 0).collect();
+    // One paid and one unpaid order deleted: recorded, no email.
+    let deleted_orders = [(4_i64, true), (6_i64, false)];
+
+    for id in 1..=users {
+        publish(&producer, &users_topic, None, &created(id), None).await;
+    }
+    // Half of the orders before the service starts, half while it runs.
+    for order in 1..=orders / 2 {
+        publish(
+            &producer,
+            &orders_topic,
+            None,
+            &order_created(order, owner(order)),
+            None,
+        )
+        .await;
+    }
+    let service = Coolriel::start(config_for(
+        &[users_topic.as_str(), orders_topic.as_str()],
+        &group,
+        dir.path(),
+    ))
+    .expect("start");
+    for order in orders / 2 + 1..=orders {
+        publish(
+            &producer,
+            &orders_topic,
+            None,
+            &order_created(order, owner(order)),
+            None,
+        )
+        .await;
+    }
+    for &order in &paid {
+        publish(
+            &producer,
+            &orders_topic,
+            None,
+            &order_paid(order, owner(order)),
+            None,
+        )
+        .await;
+    }
+    for (order, was_paid) in deleted_orders {
+        let event = order_deleted(order, owner(order), was_paid);
+        publish(&producer, &orders_topic, None, &event, None).await;
+    }
+
+    let events = users as usize + orders as usize + paid.len() + deleted_orders.len();
+    eventually("every event in the history", TIMEOUT, || {
+        history(dir.path()).len() >= events
+    })
+    .await;
+    eventually("every confirmation and receipt", TIMEOUT, || {
+        count_prefixed(dir.path(), "order_", ".html") == orders as usize
+            && count_prefixed(dir.path(), "receipt_", ".html") == paid.len()
+    })
+    .await;
+    let assigned: BTreeSet<String> = service
+        .assigned_partitions()
+        .into_iter()
+        .map(|(topic, _)| topic)
+        .collect();
+    assert_eq!(
+        assigned,
+        BTreeSet::from([users_topic.clone(), orders_topic.clone()]),
+        "subscribed to both topics"
+    );
+    service.shutdown().await.expect("clean shutdown");
+
+    // Exactly: a welcome per user, a confirmation per order, a receipt per paid order,
+    // each with its text alternative; nothing for the deletions.
+    let mut expected: BTreeSet<String> = BTreeSet::from(["history.jsonl".to_owned()]);
+    for extension in ["html", "txt"] {
+        for id in 1..=users {
+            expected.insert(format!("welcome_{id}.{extension}"));
+        }
+        for order in 1..=orders {
+            expected.insert(format!("order_{order}.{extension}"));
+        }
+        for order in &paid {
+            expected.insert(format!("receipt_{order}.{extension}"));
+        }
+    }
+    assert_eq!(files(dir.path()), expected);
+
+    for order in 1..=orders {
+        let user = owner(order);
+        let user_type = user_type_of(user);
+        let read = |name: String| {
+            std::fs::read_to_string(dir.path().join(&name)).unwrap_or_else(|error| {
+                panic!("{name}: {error}");
+            })
+        };
+        let mut bodies = vec![(
+            "confirmation",
+            confirmation_marker(user_type),
+            read(format!("order_{order}.html")),
+            read(format!("order_{order}.txt")),
+        )];
+        if paid.contains(&order) {
+            bodies.push((
+                "receipt",
+                receipt_marker(user_type),
+                read(format!("receipt_{order}.html")),
+                read(format!("receipt_{order}.txt")),
+            ));
+        }
+        for (what, marker, html, text) in bodies {
+            for body in [&html, &text] {
+                assert!(body.contains(marker), "order {order} {what}: {body}");
+                assert!(
+                    body.contains(&format!("User {user}")),
+                    "order {order} {what}"
+                );
+                assert!(
+                    body.contains(&format!("commande n° {order}")),
+                    "order {order}"
+                );
+                assert!(
+                    body.contains(&format!("{} $", order_total(order))),
+                    "order {order} {what}: total"
+                );
+                for item in order_items(order) {
+                    for field in [&item.name, &item.sku, &item.line_total.to_string()] {
+                        assert!(
+                            body.contains(field.as_str()),
+                            "order {order} {what}: {field}"
+                        );
+                    }
+                }
+            }
+            assert!(html.ends_with("</html>\n"), "order {order} {what} is whole");
+        }
+    }
+
+    // The history has every event once, from its own topic, in order per order.
+    let history = history(dir.path());
+    assert_eq!(history.len(), events, "no duplicate in a clean run");
+    let mut per_type: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut per_order: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for record in &history {
+        *per_type
+            .entry((record.topic.clone(), record.event_type.clone()))
+            .or_default() += 1;
+        if record.topic == orders_topic {
+            let id = record.event.event.aggregate_id();
+            assert_eq!(record.key, Some(id.to_string()), "key = order id");
+            per_order
+                .entry(id)
+                .or_default()
+                .push(record.event_type.clone());
+        }
+    }
+    assert_eq!(
+        per_type,
+        BTreeMap::from([
+            (
+                (users_topic.clone(), "UserCreated".to_owned()),
+                users as usize
+            ),
+            (
+                (orders_topic.clone(), "OrderCreated".to_owned()),
+                orders as usize
+            ),
+            ((orders_topic.clone(), "OrderPaid".to_owned()), paid.len()),
+            ((orders_topic.clone(), "OrderDeleted".to_owned()), 2),
+        ])
+    );
+    for (order, types) in &per_order {
+        let mut expected = vec!["OrderCreated"];
+        if paid.contains(order) {
+            expected.push("OrderPaid");
+        }
+        if deleted_orders.iter().any(|(deleted, _)| deleted == order) {
+            expected.push("OrderDeleted");
+        }
+        assert_eq!(types, &expected, "order {order}");
+    }
+
+    // Both topics committed to their end (nothing to commit on a partition that got no
+    // message), both dead-letter topics exist and are empty.
+    for topic in [&users_topic, &orders_topic] {
+        let high: Vec<i64> = watermarks(topic, PARTITIONS)
+            .into_iter()
+            .map(|(_, high)| if high == 0 { -1 } else { high })
+            .collect();
+        assert_eq!(committed(topic, &group, PARTITIONS), high, "{topic}");
+        assert_eq!(
+            watermarks(&topics::dead_letter_topic(topic), 1),
+            vec![(0, 0)],
+            "{topic}.dlq"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_labs_own_messages_are_handled_like_ours() {
     init_logs();
     let topic = unique("lab");
@@ -494,4 +706,45 @@ async fn two_instances_split_the_partitions_and_the_survivor_loses_nothing() {
         .map(|(_, high)| high)
         .collect();
     assert_eq!(committed(&topic, &group, PARTITIONS), high);
+}
+
+/// With the default topics, `order-events` may not exist yet when the service starts (tansu
+/// creates no topic on use): the other topic is consumed meanwhile, and the late one soon
+/// after it is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_created_after_start_up_is_consumed_too() {
+    init_logs();
+    let users_topic = unique("users");
+    let orders_topic = unique("orders");
+    let group = unique("coolriel");
+    let dir = tempfile::tempdir().expect("temp dir");
+    create_topic(&users_topic, PARTITIONS).await;
+    let producer = producer();
+    let service = Coolriel::start(config_for(
+        &[users_topic.as_str(), orders_topic.as_str()],
+        &group,
+        dir.path(),
+    ))
+    .expect("starts with a missing topic");
+    publish(&producer, &users_topic, None, &created(1), None).await;
+    eventually("the user topic consumed", TIMEOUT, || {
+        dir.path().join("welcome_1.html").exists()
+    })
+    .await;
+
+    create_source_topic(&orders_topic, PARTITIONS).await;
+    publish(&producer, &orders_topic, None, &order_created(1, 1), None).await;
+    let created_at = Instant::now();
+    eventually("the order topic consumed", TIMEOUT, || {
+        dir.path().join("order_1.html").exists()
+    })
+    .await;
+    eprintln!("late topic consumed after {:?}", created_at.elapsed());
+    service.shutdown().await.expect("clean shutdown");
+    // Its dead-letter topic was created at start-up, with the other one.
+    assert_eq!(
+        watermarks(&topics::dead_letter_topic(&orders_topic), 1),
+        vec![(0, 0)]
+    );
+    assert_eq!(history(dir.path()).len(), 2);
 }

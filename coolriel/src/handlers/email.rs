@@ -1,21 +1,35 @@
-//! The email handlers: a welcome email on `UserCreated`, a goodbye email on `UserDeleted`,
-//! each with the template of the user's type, written as `welcome_{id}.html` plus
-//! `welcome_{id}.txt` under the output directory.
+//! The email handlers, each with the template of the user's type, written as an HTML file
+//! plus its plain-text alternative under the output directory:
+//!
+//! | event          | actor                | email              | files                          |
+//! |----------------|----------------------|--------------------|--------------------------------|
+//! | `UserCreated`  | [`UserCreatedActor`] | welcome            | `welcome_{user_id}.html/.txt`  |
+//! | `UserDeleted`  | [`UserDeletedActor`] | goodbye            | `goodbye_{user_id}.html/.txt`  |
+//! | `OrderCreated` | [`OrderCreatedActor`]| order confirmation | `order_{order_id}.html/.txt`   |
+//! | `OrderPaid`    | [`OrderPaidActor`]   | payment receipt    | `receipt_{order_id}.html/.txt` |
+//!
+//! `OrderDeleted` writes no email: only the history records it. Deleting an order is a store
+//! operation (the stock is put back), not something the customer asked for, and what to
+//! tell them (a cancellation? a refund when `was_paid`?) is a business decision nobody has
+//! made; a handler for it would be one more [`EventHandler`] and one registry line.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use shared_events::{UserCreated, UserDeleted, UserType};
+use serde::Serialize;
+use shared_events::{OrderCreated, OrderPaid, UserCreated, UserDeleted, UserType};
 
 use super::{EventHandler, HandlerActor, HandlerError};
 use crate::output::write_atomically;
 use crate::registry::EventContext;
-use crate::templates::{EmailData, EmailKind, Format, Templates, email_file_name};
+use crate::templates::{
+    EmailData, EmailKind, Format, OrderEmailData, OrderView, Templates, email_file_name,
+};
 
 /// Renders and writes emails.
 #[derive(Debug, Clone)]
 pub struct Mailer {
-    /// Compiled once at start-up, shared by both email actors.
+    /// Compiled once at start-up, shared by every email actor.
     templates: Arc<Templates>,
     /// `OUTPUT_DIR`.
     dir: PathBuf,
@@ -33,9 +47,8 @@ impl Mailer {
         &self.dir
     }
 
-    /// Render and write one email. The plain-text file is written first, so an HTML file
-    /// on disk always has its alternative beside it.
-    pub fn send(
+    /// Render and write a user email (welcome, goodbye), named after the user's id.
+    pub fn send_user(
         &self,
         kind: EmailKind,
         user: UserView<'_>,
@@ -48,12 +61,37 @@ impl Mailer {
             user.user_type,
             &context.datetime,
         );
+        self.send(kind, user.user_type, user.id, &data)
+    }
+
+    /// Render and write an order email (confirmation, receipt), named after the order's id.
+    pub fn send_order(
+        &self,
+        kind: EmailKind,
+        order: OrderView<'_>,
+        context: &EventContext,
+    ) -> Result<PathBuf, HandlerError> {
+        let data = OrderEmailData::new(order, &context.datetime);
+        self.send(kind, order.user_type, order.order_id, &data)
+    }
+
+    /// Render `data` with the `kind` template of `user_type` and write `{prefix}_{id}`.
+    /// The plain-text file is written first, so an HTML file on disk always has its
+    /// alternative beside it. A render error is permanent (the same event will fail the
+    /// same way), a write error transient.
+    fn send(
+        &self,
+        kind: EmailKind,
+        user_type: UserType,
+        id: i64,
+        data: &impl Serialize,
+    ) -> Result<PathBuf, HandlerError> {
         let rendered = self
             .templates
-            .render(kind, user.user_type, &data)
+            .render(kind, user_type, data)
             .map_err(|error| HandlerError::Permanent(error.to_string()))?;
-        let text_path = self.dir.join(email_file_name(kind, user.id, Format::Text));
-        let html_path = self.dir.join(email_file_name(kind, user.id, Format::Html));
+        let text_path = self.dir.join(email_file_name(kind, id, Format::Text));
+        let html_path = self.dir.join(email_file_name(kind, id, Format::Html));
         write_atomically(&text_path, rendered.text.as_bytes())
             .and_then(|()| write_atomically(&html_path, rendered.html.as_bytes()))
             .map_err(|error| HandlerError::Transient(error.to_string()))?;
@@ -94,8 +132,8 @@ impl EventHandler for WelcomeEmails {
             email: &event.email,
             user_type: event.user_type,
         };
-        let path = self.mailer.send(EmailKind::Welcome, user, context)?;
-        log_written(Self::NAME, context, event.id, &path);
+        let path = self.mailer.send_user(EmailKind::Welcome, user, context)?;
+        log_written(Self::NAME, context, event.id, None, &path);
         Ok(())
     }
 }
@@ -124,19 +162,80 @@ impl EventHandler for GoodbyeEmails {
             email: &event.email,
             user_type: event.user_type,
         };
-        let path = self.mailer.send(EmailKind::Goodbye, user, context)?;
-        log_written(Self::NAME, context, event.id, &path);
+        let path = self.mailer.send_user(EmailKind::Goodbye, user, context)?;
+        log_written(Self::NAME, context, event.id, None, &path);
         Ok(())
     }
 }
 
-fn log_written(actor: &'static str, context: &EventContext, user_id: i64, path: &Path) {
+/// Order confirmation on `OrderCreated`: the items table and the total.
+#[derive(Debug)]
+pub struct OrderConfirmationEmails {
+    /// Renders the order confirmation templates and writes the files.
+    mailer: Mailer,
+}
+
+impl OrderConfirmationEmails {
+    pub fn new(mailer: Mailer) -> Self {
+        OrderConfirmationEmails { mailer }
+    }
+}
+
+impl EventHandler for OrderConfirmationEmails {
+    type Event = OrderCreated;
+    const NAME: &'static str = "OrderCreatedActor";
+
+    fn handle(&mut self, event: &OrderCreated, context: &EventContext) -> Result<(), HandlerError> {
+        let path = self
+            .mailer
+            .send_order(EmailKind::OrderConfirmation, event.into(), context)?;
+        log_written(Self::NAME, context, event.user_id, Some(event.id), &path);
+        Ok(())
+    }
+}
+
+/// Payment receipt on `OrderPaid`.
+#[derive(Debug)]
+pub struct PaymentReceiptEmails {
+    /// Renders the payment receipt templates and writes the files.
+    mailer: Mailer,
+}
+
+impl PaymentReceiptEmails {
+    pub fn new(mailer: Mailer) -> Self {
+        PaymentReceiptEmails { mailer }
+    }
+}
+
+impl EventHandler for PaymentReceiptEmails {
+    type Event = OrderPaid;
+    const NAME: &'static str = "OrderPaidActor";
+
+    fn handle(&mut self, event: &OrderPaid, context: &EventContext) -> Result<(), HandlerError> {
+        let path = self
+            .mailer
+            .send_order(EmailKind::PaymentReceipt, event.into(), context)?;
+        log_written(Self::NAME, context, event.user_id, Some(event.id), &path);
+        Ok(())
+    }
+}
+
+/// `order_id` is `None` for the user emails.
+fn log_written(
+    actor: &'static str,
+    context: &EventContext,
+    user_id: i64,
+    order_id: Option<i64>,
+    path: &Path,
+) {
     tracing::debug!(
         actor,
+        topic = %context.topic,
         partition = context.partition,
         offset = context.offset,
         event_id = ?context.event_id,
         user_id,
+        order_id,
         file = %path.display(),
         "email written"
     );
@@ -146,3 +245,7 @@ fn log_written(actor: &'static str, context: &EventContext, user_id: i64, path: 
 pub type UserCreatedActor = HandlerActor<WelcomeEmails>;
 /// Writes goodbye emails; started under `actix::Supervisor`.
 pub type UserDeletedActor = HandlerActor<GoodbyeEmails>;
+/// Writes order confirmations; started under `actix::Supervisor`.
+pub type OrderCreatedActor = HandlerActor<OrderConfirmationEmails>;
+/// Writes payment receipts; started under `actix::Supervisor`.
+pub type OrderPaidActor = HandlerActor<PaymentReceiptEmails>;

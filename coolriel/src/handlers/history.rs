@@ -1,5 +1,6 @@
-//! The event history (event sourcing): every event, with where it came from, appended to
-//! `OUTPUT_DIR/history.jsonl`, one JSON object a line.
+//! The event history (event sourcing): every event of every topic (user and order events
+//! alike, the [`Registry`](crate::registry::Registry) routes them all here), with where it
+//! came from, appended to `OUTPUT_DIR/history.jsonl`, one JSON object a line.
 //!
 //! Lines are written and fsynced in batches (up to `history_max_batch` lines, or whatever
 //! arrived within `history_flush_interval` of the first one), and each message is
@@ -33,7 +34,7 @@ pub struct HistoryRecord {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
-    /// The Kafka key (the user id for our messages); `null` for the lab's.
+    /// The Kafka key (the user id or order id for our messages); `null` for the lab's.
     pub key: Option<String>,
     /// The broker's timestamp of the message, RFC 3339 in UTC with milliseconds.
     pub timestamp: Option<String>,

@@ -45,7 +45,7 @@ impl HandlerError {
 /// The work done for one kind of event. Runs on its actor's own arbiter thread, so
 /// blocking file I/O is fine here.
 pub trait EventHandler: Unpin + Send + 'static {
-    /// The payload it handles (`UserCreated`, `UserDeleted`, `EventEnvelope`, ...).
+    /// The payload it handles (`UserCreated`, `OrderPaid`, ..., or `EventEnvelope` for all).
     type Event: Routable;
     /// The actor's name in logs, dead-letter reasons and the registry.
     const NAME: &'static str;

@@ -82,6 +82,10 @@ pub(crate) fn consumer_config(config: &Config) -> ClientConfig {
             "session.timeout.ms",
             config.session_timeout.as_millis().to_string(),
         )
+        // A configured topic that does not exist yet (tansu creates none on use) is looked
+        // for again at each metadata refresh: every 10 s rather than librdkafka's 5 min, so
+        // a topic created after start-up is consumed soon after.
+        .set("topic.metadata.refresh.interval.ms", "10000")
         .set("enable.partition.eof", "false");
     client
 }

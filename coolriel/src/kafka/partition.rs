@@ -13,8 +13,9 @@
 //! Up to `max_in_flight` messages of the partition are in progress at once, but never two
 //! of the same key: a message whose key (the Kafka key, else the aggregate id) has one in
 //! progress waits in that key's lane and starts when the one before it is done. So one
-//! user's `UserCreated` is always written before their `UserDeleted`, while different
-//! users' events share the work (and the history's fsyncs). Messages that have neither
+//! user's `UserCreated` is always written before their `UserDeleted` (and one order's
+//! confirmation before its receipt), while different users' and orders' events share the
+//! work (and the history's fsyncs). Messages that have neither
 //! key nor a decodable id need no order and start at once. Offsets complete out of order,
 //! which is why the tracker, not the latest completion, decides what is stored.
 //!

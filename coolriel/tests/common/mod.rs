@@ -12,7 +12,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
-use shared_events::{Event, EventEnvelope, UserCreated, UserDeleted, UserType, topics};
+use shared_events::{
+    Event, EventEnvelope, Money, OrderCreated, OrderDeleted, OrderItem, OrderPaid, UserCreated,
+    UserDeleted, UserType, topics,
+};
 
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -50,13 +53,29 @@ pub async fn create_topic(topic: &str, partitions: i32) {
     .unwrap_or_else(|error| panic!("the broker at {} must be reachable: {error}", bootstrap()));
 }
 
+/// A topic with `partitions` partitions and no dead-letter topic (the service creates it).
+pub async fn create_source_topic(topic: &str, partitions: i32) {
+    coolriel::kafka::admin::create_topics(
+        &bootstrap(),
+        &[(topic, partitions)],
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("the broker at {} must be reachable: {error}", bootstrap()));
+}
+
 /// A service configuration for one test: its topic, its group, its output directory, and
 /// short retry and session timings.
 pub fn config(topic: &str, group: &str, output_dir: &Path) -> Config {
+    config_for(&[topic], group, output_dir)
+}
+
+/// [`config`] with several topics (a user topic and an order topic).
+pub fn config_for(topics: &[&str], group: &str, output_dir: &Path) -> Config {
     Config {
         bootstrap_servers: bootstrap(),
         group_id: group.to_owned(),
-        topics: vec![topic.to_owned()],
+        topics: topics.iter().map(|topic| (*topic).to_owned()).collect(),
         output_dir: output_dir.to_owned(),
         templates_dir: templates_dir(),
         retry: RetryPolicy {
@@ -102,7 +121,72 @@ pub fn deleted(id: i64) -> EventEnvelope {
     }))
 }
 
-/// Publish an event the way the store manager does: key = user id, event headers.
+/// The lines of order `id`: one to three products, with exact amounts.
+pub fn order_items(id: i64) -> Vec<OrderItem> {
+    (1..=(id % 3) + 1)
+        .map(|line| {
+            let product_id = id * 10 + line;
+            let unit_price = Money::from_cents(999 + product_id * 101);
+            OrderItem {
+                product_id,
+                name: format!("Produit {product_id}"),
+                sku: format!("SKU-{product_id}"),
+                unit_price,
+                quantity: line,
+                line_total: unit_price.checked_mul(line).expect("small amounts"),
+            }
+        })
+        .collect()
+}
+
+pub fn order_total(id: i64) -> Money {
+    order_items(id)
+        .iter()
+        .try_fold(Money::ZERO, |total, item| {
+            total.checked_add(item.line_total)
+        })
+        .expect("small amounts")
+}
+
+/// Order `id` of user `user_id` (whose type is [`user_type_of`] the user).
+pub fn order_created(id: i64, user_id: i64) -> EventEnvelope {
+    EventEnvelope::new(Event::OrderCreated(OrderCreated {
+        id,
+        user_id,
+        user_name: format!("User {user_id}"),
+        user_email: format!("user{user_id}@example.com"),
+        user_type: user_type_of(user_id),
+        items: order_items(id),
+        total: order_total(id),
+    }))
+}
+
+pub fn order_paid(id: i64, user_id: i64) -> EventEnvelope {
+    EventEnvelope::new(Event::OrderPaid(OrderPaid {
+        id,
+        user_id,
+        user_name: format!("User {user_id}"),
+        user_email: format!("user{user_id}@example.com"),
+        user_type: user_type_of(user_id),
+        items: order_items(id),
+        total: order_total(id),
+    }))
+}
+
+pub fn order_deleted(id: i64, user_id: i64, was_paid: bool) -> EventEnvelope {
+    EventEnvelope::new(Event::OrderDeleted(OrderDeleted {
+        id,
+        user_id,
+        user_name: format!("User {user_id}"),
+        user_email: format!("user{user_id}@example.com"),
+        user_type: user_type_of(user_id),
+        items: order_items(id),
+        total: order_total(id),
+        was_paid,
+    }))
+}
+
+/// Publish an event the way the store manager does: key = aggregate id, event headers.
 /// Returns (partition, offset).
 pub async fn publish(
     producer: &FutureProducer,
@@ -317,6 +401,22 @@ pub fn goodbye_marker(user_type: UserType) -> &'static str {
         UserType::Client => "Merci d'avoir magasiné chez nous",
         UserType::Employee => "Merci pour tout",
         UserType::Manager => "Merci pour votre leadership",
+    }
+}
+
+pub fn confirmation_marker(user_type: UserType) -> &'static str {
+    match user_type {
+        UserType::Client => "Merci d'avoir fait vos achats chez nous",
+        UserType::Employee => "Merci pour ta commande",
+        UserType::Manager => "figurera dans les rapports du magasin",
+    }
+}
+
+pub fn receipt_marker(user_type: UserType) -> &'static str {
+    match user_type {
+        UserType::Client => "nous avons bien reçu votre paiement",
+        UserType::Employee => "Ton paiement est bien reçu",
+        UserType::Manager => "joint à vos pièces comptables",
     }
 }
 
