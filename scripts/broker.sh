@@ -8,7 +8,9 @@
 #   scripts/broker.sh stop           stop the broker this script started
 #   scripts/broker.sh topics         create the system's topics (idempotent)
 #   scripts/broker.sh status         say whether a broker answers
-#   scripts/broker.sh events [TOPIC] print every message of TOPIC (default user-events), by partition
+#   scripts/broker.sh events [TOPIC] [PARTITIONS]
+#                                    print every message of TOPIC (default user-events, 3
+#                                    partitions, as `topics` creates them), by partition
 #
 # Settings (environment): COOLRIEL_CACHE (default ~/.cache/coolriel), BROKER_DATA_DIR (where
 # the log is kept, default data/broker in the repository), BROKER_LOG (default logs/broker.log).
@@ -124,18 +126,16 @@ create_topics() {
     create_topic order-events.dlq 3
 }
 
-# print_events TOPIC: each partition's messages as JSON (tansu's own client; Debian's kcat
-# is too old to talk to tansu).
+# print_events TOPIC PARTITIONS: each partition's messages as JSON (tansu's own client;
+# Debian's kcat is too old to talk to tansu). Never ask for a partition that does not
+# exist: tansu 0.6.0 panics on it and stops answering.
 print_events() {
-    local topic=$1 partition=0 output
+    local topic=$1 partitions=$2 partition output
     install_broker
-    while output="$("$tansu_bin" cat consume "$topic" --partition "$partition" \
-        --broker "tcp://$BROKER_HOST:$BROKER_PORT" --max-wait-time-ms 300 2>&1)"; do
-        if grep -qi 'error' <<<"$output"; then
-            break
-        fi
+    for ((partition = 0; partition < partitions; partition++)); do
+        output="$("$tansu_bin" cat consume "$topic" --partition "$partition" \
+            --broker "tcp://$BROKER_HOST:$BROKER_PORT" --max-wait-time-ms 300)"
         printf 'partition %d: %s\n' "$partition" "${output:-[]}"
-        partition=$((partition + 1))
     done
 }
 
@@ -144,7 +144,7 @@ install) install_broker ;;
 start) start_broker ;;
 stop) stop_broker ;;
 topics) create_topics ;;
-events) print_events "${2:-user-events}" ;;
+events) print_events "${2:-user-events}" "${3:-3}" ;;
 status)
     if broker_answers; then echo "broker answers on $BROKER_HOST:$BROKER_PORT"; else
         echo "no broker on $BROKER_HOST:$BROKER_PORT"
@@ -152,7 +152,7 @@ status)
     fi
     ;;
 *)
-    echo "usage: $0 install|start|stop|topics|status|events [topic]" >&2
+    echo "usage: $0 install|start|stop|topics|status|events [topic] [partitions]" >&2
     exit 2
     ;;
 esac
