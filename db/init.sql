@@ -104,6 +104,18 @@ CREATE TABLE IF NOT EXISTS order_items (
     INDEX idx_order_items_product_id (product_id)
 );
 
+-- Which store-manager replica publishes the outbox. Only the holder of an unexpired
+-- lease publishes, so rows go out one at a time in id order even with several replicas.
+-- The single row starts free (no owner, expired long ago).
+CREATE TABLE IF NOT EXISTS outbox_lease (
+    name       VARCHAR(64) NOT NULL PRIMARY KEY,
+    owner      VARCHAR(64) NOT NULL,
+    expires_at DATETIME(6) NOT NULL
+);
+
+INSERT IGNORE INTO outbox_lease (name, owner, expires_at) VALUES
+    ('outbox', '', '1970-01-01 00:00:00');
+
 -- The seed rows, the same as SEED_USER_TYPES and SEED_USERS in db/src/lib.rs.
 -- IGNORE skips rows whose key already exists, so a second run adds nothing.
 INSERT IGNORE INTO user_types (id, name) VALUES
@@ -146,4 +158,5 @@ INSERT IGNORE INTO seaql_migrations (version, applied_at) VALUES
     ('m20251109_000001_user_types', UNIX_TIMESTAMP()),
     ('m20251109_000002_users',      UNIX_TIMESTAMP()),
     ('m20251109_000003_outbox',     UNIX_TIMESTAMP()),
-    ('m20251125_000004_store',      UNIX_TIMESTAMP());
+    ('m20251125_000004_store',      UNIX_TIMESTAMP()),
+    ('m20251125_000005_outbox_lease', UNIX_TIMESTAMP());

@@ -9,6 +9,8 @@
 //! - `m20251109_000003_outbox`: the transactional outbox the OutboxActor publishes from.
 //! - `m20251125_000004_store`: products, stocks, orders and order items, seeded with the
 //!   lab's four products and their stock. Money is stored in whole cents.
+//! - `m20251125_000005_outbox_lease`: the lease that lets one of several store-manager
+//!   replicas publish the outbox at a time.
 //!
 //! `db/init.sql` is the same schema written by hand for MySQL, for people and for the
 //! docker-compose MySQL container; `tests/init_sql.rs` keeps the two from drifting.
@@ -19,6 +21,7 @@ mod m20251109_000001_user_types;
 mod m20251109_000002_users;
 mod m20251109_000003_outbox;
 mod m20251125_000004_store;
+mod m20251125_000005_outbox_lease;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -32,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251109_000002_users::Migration),
             Box::new(m20251109_000003_outbox::Migration),
             Box::new(m20251125_000004_store::Migration),
+            Box::new(m20251125_000005_outbox_lease::Migration),
         ]
     }
 }

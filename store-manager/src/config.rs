@@ -49,7 +49,19 @@ pub struct OutboxSettings {
     pub cleanup_interval: Duration,
     /// Rows deleted per statement, so a cleanup never holds long locks.
     pub cleanup_batch_size: u64,
+    /// How long the publishing replica's lease lasts without renewal: how long the others
+    /// wait before taking over from one that died. Longer than the producer's message
+    /// timeout, so no publication round can outlive it.
+    pub lease_duration: Duration,
+    /// This process's name in the lease (`OUTBOX_REPLICA_ID`). Default: host name and
+    /// listening port, so a process restarted in the same place gets its lease back at
+    /// once instead of waiting for it to expire, while replicas elsewhere differ.
+    pub replica_id: Option<String>,
 }
+
+/// How much longer than a message timeout the outbox lease must be (database time of a
+/// round, clock differences between replicas).
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/store.db?mode=rwc";
 
@@ -68,6 +80,8 @@ impl Default for Settings {
                 retention: Duration::from_secs(24 * 3600),
                 cleanup_interval: Duration::from_secs(300),
                 cleanup_batch_size: 1000,
+                lease_duration: Duration::from_secs(45),
+                replica_id: None,
             },
             topics: Topics::default(),
         }
@@ -122,7 +136,33 @@ impl Settings {
         if let Some(size) = parse_positive(&lookup, "OUTBOX_BATCH_SIZE")? {
             outbox.batch_size = size;
         }
+        outbox.lease_duration = seconds("OUTBOX_LEASE_SECS", outbox.lease_duration)?;
+        if let Some(id) = lookup("OUTBOX_REPLICA_ID").filter(|id| !id.trim().is_empty()) {
+            if id.len() > 64 {
+                return Err(invalid("OUTBOX_REPLICA_ID", &id, "at most 64 characters"));
+            }
+            outbox.replica_id = Some(id);
+        }
+        settings.validate()?;
         Ok(settings)
+    }
+
+    /// Settings that are fine alone but not together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let lease = self.outbox.lease_duration;
+        let message_timeout = self.kafka.message_timeout;
+        if lease < message_timeout + LEASE_MARGIN {
+            return Err(invalid(
+                "OUTBOX_LEASE_SECS",
+                &lease.as_secs().to_string(),
+                &format!(
+                    "must exceed KAFKA_MESSAGE_TIMEOUT_MS ({} ms) by at least {} s, or a slow publication round could outlive the lease",
+                    message_timeout.as_millis(),
+                    LEASE_MARGIN.as_secs()
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -193,6 +233,7 @@ mod tests {
             ("STORE_MANAGER_ADDR", "localhost"),
             ("OUTBOX_POLL_INTERVAL_MS", "0"),
             ("OUTBOX_BATCH_SIZE", "many"),
+            ("OUTBOX_LEASE_SECS", "20"),
         ] {
             let error = from(&[(name, value)]).expect_err(name).to_string();
             assert!(error.contains(name), "{error}");

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use db::{Migrator, MigratorTrait as _};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, DbErr,
+    ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -18,13 +19,33 @@ pub enum DatabaseError {
     Migrate(DbErr),
 }
 
-/// Connects, prepares the connection and runs the migrations.
+/// Connects the pool the HTTP handlers use, and runs the migrations.
 ///
 /// SQLite gets a single connection: it allows one writer at a time, and with several
 /// pooled connections concurrent write transactions fail with "database is locked"
 /// instead of queueing. WAL lets readers of other processes (`sqlite3`, the tests) read
 /// while we write.
 pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DatabaseError> {
+    let connection = open_pool(database_url, 16).await?;
+    Migrator::up(&connection, None)
+        .await
+        .map_err(DatabaseError::Migrate)?;
+    Ok(connection)
+}
+
+/// Connects the outbox publisher's own small pool. It is opened and used on the main
+/// runtime only: connections a pool opens from an HTTP worker belong to that worker's
+/// runtime and die with it at shutdown, which would break a publication round between the
+/// broker's ack and the database update (and send its rows twice). A pool of its own also
+/// keeps request load from starving the publisher of connections.
+pub async fn connect_outbox_pool(database_url: &str) -> Result<DatabaseConnection, DatabaseError> {
+    open_pool(database_url, 2).await
+}
+
+async fn open_pool(
+    database_url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DatabaseError> {
     let is_sqlite = database_url.starts_with("sqlite:");
     if is_sqlite {
         create_sqlite_dir(database_url)?;
@@ -33,12 +54,9 @@ pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DatabaseE
     options
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
-    if is_sqlite {
-        options.max_connections(1).min_connections(1);
-    } else {
-        options.max_connections(16).min_connections(1);
-    }
+        .sqlx_logging(false)
+        .min_connections(1)
+        .max_connections(if is_sqlite { 1 } else { max_connections });
     let connection = Database::connect(options)
         .await
         .map_err(|source| DatabaseError::Connect {
@@ -57,10 +75,19 @@ pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DatabaseE
                 .map_err(DatabaseError::Migrate)?;
         }
     }
-    Migrator::up(&connection, None)
-        .await
-        .map_err(DatabaseError::Migrate)?;
     Ok(connection)
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later cannot
+/// wait for another process's writer and fails with "database is locked" instead. Other
+/// backends ignore the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// `sqlite://data/store.db?mode=rwc` creates the file but not `data/`.

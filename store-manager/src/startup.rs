@@ -13,10 +13,10 @@ use futures::future::LocalBoxFuture;
 use sea_orm::DatabaseConnection;
 use tracing::Instrument as _;
 
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::database::{self, DatabaseError};
 use crate::metrics::Metrics;
-use crate::outbox::{OutboxActor, OutboxError, OutboxPublisher};
+use crate::outbox::{OutboxActor, OutboxError, OutboxPublisher, StopPublishing};
 use crate::routes::{self, AppState};
 
 /// How long a graceful shutdown waits for the outbox to publish what is pending.
@@ -24,6 +24,8 @@ const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Database(#[from] DatabaseError),
     #[error(transparent)]
@@ -42,6 +44,7 @@ pub struct Application {
     server: Server,
     db: DatabaseConnection,
     publisher: Arc<OutboxPublisher>,
+    outbox: actix::Addr<OutboxActor>,
 }
 
 impl std::fmt::Debug for Application {
@@ -56,17 +59,12 @@ impl Application {
     /// Connects to the database (running the migrations), starts the outbox actor (which
     /// first publishes anything a previous run left pending) and binds the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.validate()?;
         let db = database::connect(&settings.database_url).await?;
         tracing::info!(
             database = %database::redact(&settings.database_url),
             "database ready, migrations applied"
         );
-        let metrics = Arc::new(Metrics::default());
-        let publisher = Arc::new(
-            OutboxPublisher::new(db.clone(), &settings.kafka, &settings.outbox)?
-                .with_metrics(Arc::clone(&metrics)),
-        );
-        let outbox = OutboxActor::new(Arc::clone(&publisher), settings.outbox.clone()).start();
         let listener =
             TcpListener::bind(settings.listen_addr).map_err(|source| StartupError::Bind {
                 addr: settings.listen_addr,
@@ -76,9 +74,23 @@ impl Application {
             addr: settings.listen_addr,
             source,
         })?;
+        let mut outbox_settings = settings.outbox.clone();
+        outbox_settings
+            .replica_id
+            .get_or_insert_with(|| format!("{}:{}", host_name(), local_addr.port()));
+        let metrics = Arc::new(Metrics::default());
+        let publisher = Arc::new(
+            OutboxPublisher::new(
+                database::connect_outbox_pool(&settings.database_url).await?,
+                &settings.kafka,
+                &outbox_settings,
+            )?
+            .with_metrics(Arc::clone(&metrics)),
+        );
+        let outbox = OutboxActor::new(Arc::clone(&publisher), outbox_settings).start();
         let state = web::Data::new(AppState {
             db: db.clone(),
-            outbox,
+            outbox: outbox.clone(),
             publisher: Arc::clone(&publisher),
             metrics,
             topics: settings.topics.clone(),
@@ -103,6 +115,7 @@ impl Application {
             server,
             db,
             publisher,
+            outbox,
         })
     }
 
@@ -126,7 +139,11 @@ impl Application {
     /// pending after that is published by the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await?;
-        match tokio::time::timeout(SHUTDOWN_DRAIN_TIMEOUT, self.publisher.drain()).await {
+        // The actor's rounds end first, so only the drain below publishes from here on.
+        if self.outbox.send(StopPublishing).await.is_err() {
+            tracing::debug!("outbox actor already stopped");
+        }
+        match tokio::time::timeout(SHUTDOWN_DRAIN_TIMEOUT, drain_retrying(&self.publisher)).await {
             Ok(Ok(published)) => {
                 tracing::info!(published, "outbox drained before shutdown")
             }
@@ -139,6 +156,9 @@ impl Application {
             ),
         }
         self.publisher.flush(Duration::from_secs(1));
+        if let Err(error) = self.publisher.release_lease().await {
+            tracing::warn!(%error, "outbox lease not released; another replica takes over when it expires");
+        }
         tracing::info!("store-manager stopped");
         Ok(())
     }
@@ -201,4 +221,30 @@ where
         }
         .instrument(span),
     )
+}
+
+/// The last drain, retried until it succeeds (the caller bounds it with a timeout).
+/// Pooled connections opened by the HTTP workers die with them when the server stops; the
+/// first attempts can fail on those, and the pool replaces them with fresh ones.
+async fn drain_retrying(publisher: &OutboxPublisher) -> Result<usize, OutboxError> {
+    loop {
+        match publisher.drain().await {
+            Ok(published) => return Ok(published),
+            Err(OutboxError::Database(error)) => {
+                tracing::debug!(%error, "shutdown drain: database error, retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+}
+
+/// The machine's name (in a container, the container's), for the default replica id.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }

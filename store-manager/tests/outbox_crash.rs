@@ -78,8 +78,9 @@ async fn a_row_committed_before_a_crash_is_published_by_the_next_start(backend: 
         "nothing could have been published"
     );
 
-    // Second life, with the broker: the start-up drain publishes the row.
-    let port = test_support::free_port();
+    // Second life, in the same place (host and port: the same outbox lease holder, so no
+    // wait for the dead process's lease to expire), with the broker: the start-up drain
+    // publishes the row.
     let mut second = start_store_manager(database.url(), &bootstrap, &topic, port);
     let (reader_bootstrap, reader_topic) = (bootstrap.clone(), topic.clone());
     let events = tokio::task::spawn_blocking(move || {

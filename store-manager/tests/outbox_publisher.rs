@@ -15,6 +15,7 @@ use test_support::{Backend, TestDatabase, kafka};
 on_both_databases!(
     rows_are_published_in_id_order_then_the_outbox_is_empty,
     cleanup_deletes_published_rows_in_batches_and_keeps_pending_ones,
+    only_the_lease_holder_publishes,
 );
 
 fn user_event(id: i64, deleted: bool) -> EventEnvelope {
@@ -73,7 +74,9 @@ async fn rows_are_published_in_id_order_then_the_outbox_is_empty(backend: Backen
     {
         batches.push(count);
     }
-    assert_eq!(batches, [4, 4, 2]);
+    // Batches of 4 rows, at most one per user per round: users 0, 1, 2 each have 4 or 3
+    // events, so every round publishes one event of each user present.
+    assert_eq!(batches, [3, 3, 3, 1]);
     assert_eq!(publisher.pending().await.expect("pending"), 0);
 
     let records = tokio::task::spawn_blocking(move || {
@@ -136,4 +139,38 @@ async fn cleanup_deletes_published_rows_in_batches_and_keeps_pending_ones(backen
         .await
         .expect("count");
     assert_eq!(pending, 2);
+}
+
+async fn only_the_lease_holder_publishes(backend: Backend) {
+    let rows: Vec<EventEnvelope> = (0..3).map(|n| user_event(n, false)).collect();
+    let (_database, leader, db, topic) = publisher_with_rows(backend, &rows).await;
+    let settings = Settings::default();
+    let standby =
+        OutboxPublisher::new(db.clone(), &settings.kafka, &settings.outbox).expect("publisher");
+
+    // The first to publish takes the lease; the other stands by, even with rows pending.
+    assert_eq!(
+        leader.try_publish_next().await.expect("publish"),
+        PublishOutcome::Published(3)
+    );
+    enqueue(&db, &topic, &user_event(10, false))
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        standby.try_publish_next().await.expect("standby"),
+        PublishOutcome::Standby
+    );
+    assert_eq!(standby.drain().await.expect("drain"), 0);
+    assert_eq!(leader.pending().await.expect("pending"), 1);
+
+    // Released (graceful shutdown), the lease goes to the other at once.
+    leader.release_lease().await.expect("release");
+    assert_eq!(
+        standby.try_publish_next().await.expect("publish"),
+        PublishOutcome::Published(1)
+    );
+    assert_eq!(
+        leader.try_publish_next().await.expect("now standby"),
+        PublishOutcome::Standby
+    );
 }

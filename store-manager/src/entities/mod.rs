@@ -5,6 +5,7 @@
 pub mod order;
 pub mod order_item;
 pub mod outbox;
+pub mod outbox_lease;
 pub mod product;
 pub mod stock;
 pub mod user;

@@ -13,6 +13,13 @@ use crate::config::OutboxSettings;
 #[rtype(result = "()")]
 pub struct Wake;
 
+/// Sent at shutdown: start no more rounds, stop once the current one has finished (never
+/// in the middle of one: a round cut between the broker's ack and the database update
+/// would send its rows again).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct StopPublishing;
+
 /// Publishes the outbox. One round at a time; a wake that arrives during a round schedules
 /// another, because the round may have read the table before the new row was committed.
 #[derive(Debug)]
@@ -25,6 +32,8 @@ pub struct OutboxActor {
     woken_during_round: bool,
     /// Failed rounds in a row, so the log says "still failing" once, not every poll.
     consecutive_failures: u32,
+    /// Shutting down: no new rounds; stop when the current one ends.
+    stopping: bool,
 }
 
 impl OutboxActor {
@@ -35,10 +44,14 @@ impl OutboxActor {
             publishing: false,
             woken_during_round: false,
             consecutive_failures: 0,
+            stopping: false,
         }
     }
 
     fn start_round(&mut self, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
         if self.publishing {
             self.woken_during_round = true;
             return;
@@ -82,7 +95,9 @@ impl OutboxActor {
                     actor.woken_during_round = false;
                 }
             }
-            if std::mem::take(&mut actor.woken_during_round) {
+            if actor.stopping {
+                ctx.stop();
+            } else if std::mem::take(&mut actor.woken_during_round) {
                 actor.start_round(ctx);
             }
         }));
@@ -141,5 +156,16 @@ impl Handler<Wake> for OutboxActor {
 
     fn handle(&mut self, _wake: Wake, ctx: &mut Self::Context) {
         self.start_round(ctx);
+    }
+}
+
+impl Handler<StopPublishing> for OutboxActor {
+    type Result = ();
+
+    fn handle(&mut self, _stop: StopPublishing, ctx: &mut Self::Context) {
+        self.stopping = true;
+        if !self.publishing {
+            ctx.stop();
+        }
     }
 }

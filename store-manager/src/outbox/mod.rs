@@ -8,18 +8,27 @@
 //! broker acknowledges it.
 //!
 //! # Order
-//! Rows are published in `id` order by one publisher per process, a batch at a time, with
-//! an idempotent producer: a later event for a user never overtakes an earlier one. When
-//! a message fails, the batch's successes are marked, the failed rows stay pending and the
-//! next round (woken by the fallback poll) starts again from the oldest pending row.
-//! Running two store-manager processes on one database is not yet supported: each would
-//! publish the other's rows too (duplicates, and per-user order no longer guaranteed).
+//! Rows are published in `id` order, a round at a time, with an idempotent producer. A
+//! round sends at most one row per key (aggregate), so a key's next event is sent only
+//! after the previous one was acknowledged: a later event for a user or an order never
+//! reaches the topic before an earlier one, whatever fails. When a message fails, the
+//! round's successes are marked, the failed rows stay pending and a later round (woken by
+//! the fallback poll) starts again from the oldest pending row.
+//!
+//! # Several replicas
+//! Any number of store-manager processes may share one database. Only the holder of the
+//! outbox lease (`outbox_lease` table, renewed every round) publishes; the others answer
+//! requests and stand by ([`PublishOutcome::Standby`]). A holder that stops gracefully
+//! releases the lease; one that dies loses it when it expires (`OUTBOX_LEASE_SECS`), or at
+//! once if it restarts with the same replica id (host name and port by default).
 
 mod actor;
 mod publisher;
 
-pub use actor::{OutboxActor, Wake};
-pub use publisher::{OutboxError, OutboxPublisher, PublishOutcome};
+pub use actor::{OutboxActor, StopPublishing, Wake};
+pub use publisher::{
+    OutboxError, OutboxPublisher, PublishOutcome, oldest_pending_age, pending_rows,
+};
 
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait as _, ConnectionTrait, DbErr, Set};

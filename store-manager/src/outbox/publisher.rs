@@ -1,9 +1,10 @@
 //! One step of the outbox: read the oldest pending rows, send them, mark what was acked.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
@@ -11,13 +12,13 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _, PaginatorTrait as _,
+    ColumnTrait as _, Condition, DatabaseConnection, DbErr, EntityTrait as _, PaginatorTrait as _,
     QueryFilter as _, QueryOrder as _, QuerySelect as _,
 };
 use shared_events::topics;
 
 use crate::config::{KafkaSettings, OutboxSettings};
-use crate::entities::outbox;
+use crate::entities::{outbox, outbox_lease};
 use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,9 @@ pub enum OutboxError {
     },
 }
 
+/// The lease row's name (one outbox, one lease).
+const LEASE_NAME: &str = "outbox";
+
 /// What one [`OutboxPublisher::try_publish_next`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishOutcome {
@@ -44,6 +48,8 @@ pub enum PublishOutcome {
     Published(usize),
     /// Nothing was pending.
     Empty,
+    /// Another replica holds the outbox lease and publishes; this one waits.
+    Standby,
 }
 
 /// Publishes outbox rows with an idempotent producer (acks=all, no reordering on retry).
@@ -52,6 +58,11 @@ pub struct OutboxPublisher {
     producer: FutureProducer,
     batch_size: u64,
     metrics: Arc<Metrics>,
+    /// This process's name in the lease table.
+    replica_id: String,
+    lease_duration: Duration,
+    /// Whether this replica held the lease at its last round, to log changes only.
+    leading: AtomicBool,
     /// Held for a whole round: two rounds at once (the actor's and the shutdown drain)
     /// would publish the same rows twice.
     round: tokio::sync::Mutex<()>,
@@ -89,6 +100,11 @@ impl OutboxPublisher {
             producer,
             batch_size: outbox.batch_size,
             metrics: Arc::new(Metrics::default()),
+            replica_id: outbox.replica_id.clone().unwrap_or_else(|| {
+                format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())
+            }),
+            lease_duration: outbox.lease_duration,
+            leading: AtomicBool::new(false),
             round: tokio::sync::Mutex::new(()),
         })
     }
@@ -102,6 +118,9 @@ impl OutboxPublisher {
     /// Publishes the oldest pending rows (one batch) and marks those the broker acked.
     pub async fn try_publish_next(&self) -> Result<PublishOutcome, OutboxError> {
         let _round = self.round.lock().await;
+        if !self.hold_lease().await? {
+            return Ok(PublishOutcome::Standby);
+        }
         let rows = outbox::Entity::find()
             .filter(outbox::Column::PublishedAt.is_null())
             .order_by_asc(outbox::Column::Id)
@@ -111,6 +130,14 @@ impl OutboxPublisher {
         if rows.is_empty() {
             return Ok(PublishOutcome::Empty);
         }
+        // One row per key and topic per round: a key's next event is sent only after the
+        // previous one was acknowledged, so no failure, whatever its kind, can let a later
+        // event of an aggregate reach the topic before an earlier one.
+        let mut keys_in_round = std::collections::HashSet::new();
+        let rows: Vec<outbox::Model> = rows
+            .into_iter()
+            .filter(|row| keys_in_round.insert((row.topic.clone(), row.event_key.clone())))
+            .collect();
         let deliveries = rows.iter().map(|row| {
             let headers = OwnedHeaders::new()
                 .insert(Header {
@@ -199,6 +226,58 @@ impl OutboxPublisher {
         }
     }
 
+    /// Takes or renews the outbox lease; `false` when another replica holds it. Renewed
+    /// at the start of every round, and a round never outlives the lease (the lease is
+    /// longer than the producer's message timeout), so two replicas never publish at once.
+    async fn hold_lease(&self) -> Result<bool, DbErr> {
+        let now = Utc::now();
+        let until =
+            now + chrono::Duration::from_std(self.lease_duration).unwrap_or(chrono::Duration::MAX);
+        let taken = outbox_lease::Entity::update_many()
+            .col_expr(
+                outbox_lease::Column::Owner,
+                Expr::value(self.replica_id.clone()),
+            )
+            .col_expr(outbox_lease::Column::ExpiresAt, Expr::value(until))
+            .filter(outbox_lease::Column::Name.eq(LEASE_NAME))
+            .filter(
+                Condition::any()
+                    .add(outbox_lease::Column::Owner.eq(self.replica_id.clone()))
+                    .add(outbox_lease::Column::ExpiresAt.lt(now)),
+            )
+            .exec(&self.db)
+            .await?
+            .rows_affected
+            == 1;
+        let was_leading = self.leading.swap(taken, Ordering::Relaxed);
+        if taken && !was_leading {
+            tracing::info!(actor = "OutboxActor", replica = %self.replica_id, "outbox lease taken: this replica publishes");
+        } else if !taken && was_leading {
+            tracing::warn!(actor = "OutboxActor", replica = %self.replica_id, "outbox lease lost: another replica publishes");
+        } else if !taken {
+            tracing::debug!(actor = "OutboxActor", replica = %self.replica_id, "another replica holds the outbox lease");
+        }
+        Ok(taken)
+    }
+
+    /// Gives the lease up (graceful shutdown), so another replica takes over at once
+    /// instead of after the lease expires.
+    pub async fn release_lease(&self) -> Result<(), OutboxError> {
+        let _round = self.round.lock().await;
+        outbox_lease::Entity::update_many()
+            .col_expr(outbox_lease::Column::Owner, Expr::value(String::new()))
+            .col_expr(
+                outbox_lease::Column::ExpiresAt,
+                Expr::value(DateTime::<Utc>::UNIX_EPOCH),
+            )
+            .filter(outbox_lease::Column::Name.eq(LEASE_NAME))
+            .filter(outbox_lease::Column::Owner.eq(self.replica_id.clone()))
+            .exec(&self.db)
+            .await?;
+        self.leading.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Publishes until nothing is pending; returns how many rows were published.
     pub async fn drain(&self) -> Result<usize, OutboxError> {
         let mut total = 0;
@@ -210,25 +289,7 @@ impl OutboxPublisher {
 
     /// Rows not yet acknowledged by the broker.
     pub async fn pending(&self) -> Result<u64, OutboxError> {
-        Ok(outbox::Entity::find()
-            .filter(outbox::Column::PublishedAt.is_null())
-            .count(&self.db)
-            .await?)
-    }
-
-    /// How long the oldest unpublished row has waited, in seconds (0 when none).
-    pub async fn oldest_pending_age(&self) -> Result<f64, OutboxError> {
-        let oldest = outbox::Entity::find()
-            .filter(outbox::Column::PublishedAt.is_null())
-            .order_by_asc(outbox::Column::Id)
-            .one(&self.db)
-            .await?;
-        Ok(oldest.map_or(0.0, |row| {
-            (Utc::now() - row.created_at)
-                .to_std()
-                .unwrap_or_default()
-                .as_secs_f64()
-        }))
+        Ok(pending_rows(&self.db).await?)
     }
 
     /// Whether the broker answers a metadata request within `timeout` (readiness).
@@ -274,4 +335,27 @@ impl OutboxPublisher {
             tracing::warn!(%error, "producer did not flush before shutdown");
         }
     }
+}
+
+/// Rows not yet acknowledged by the broker (metrics read it through the request pool).
+pub async fn pending_rows(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    outbox::Entity::find()
+        .filter(outbox::Column::PublishedAt.is_null())
+        .count(db)
+        .await
+}
+
+/// How long the oldest unpublished row has waited, in seconds (0 when none).
+pub async fn oldest_pending_age(db: &DatabaseConnection) -> Result<f64, DbErr> {
+    let oldest = outbox::Entity::find()
+        .filter(outbox::Column::PublishedAt.is_null())
+        .order_by_asc(outbox::Column::Id)
+        .one(db)
+        .await?;
+    Ok(oldest.map_or(0.0, |row| {
+        (Utc::now() - row.created_at)
+            .to_std()
+            .unwrap_or_default()
+            .as_secs_f64()
+    }))
 }

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
+use crate::outbox;
 
 /// How long readiness waits for the database and the broker before calling them down.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -39,12 +40,10 @@ pub(super) async fn readiness(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus text exposition. The outbox gauges are read from the database now; if it
 /// is down they read as unknown (-1) rather than failing the scrape.
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let pending = state
-        .publisher
-        .pending()
+    let pending = outbox::pending_rows(&state.db)
         .await
         .map_or(-1.0, |rows| rows as f64);
-    let oldest = state.publisher.oldest_pending_age().await.unwrap_or(-1.0);
+    let oldest = outbox::oldest_pending_age(&state.db).await.unwrap_or(-1.0);
     let text = state.metrics.render(pending, oldest);
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

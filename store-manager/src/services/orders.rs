@@ -14,12 +14,12 @@ use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait as _, FromQueryResult, QueryFilter as _, QueryOrder as _, Set, Statement,
-    TransactionTrait as _,
 };
 use shared_events::{
     Event, EventEnvelope, Money, OrderCreated, OrderDeleted, OrderItem, OrderPaid, UserType,
 };
 
+use crate::database;
 use crate::entities::{order, order_item, product, stock, user};
 use crate::outbox;
 use crate::routes::error::ApiError;
@@ -187,7 +187,7 @@ pub async fn create_order(
     topics: &Topics,
     new_order: NewOrder,
 ) -> Result<i64, OrderError> {
-    let transaction = db.begin().await?;
+    let transaction = database::begin_write(db).await?;
     let customer = customer(&transaction, new_order.user_id)
         .await?
         .ok_or(OrderError::UnknownUser(new_order.user_id))?;
@@ -302,7 +302,7 @@ pub async fn set_paid(
     is_paid: bool,
 ) -> Result<(), OrderError> {
     let key = table_id(id).ok_or(OrderError::NotFound(id))?;
-    let transaction = db.begin().await?;
+    let transaction = database::begin_write(db).await?;
     let found = order::Entity::find_by_id(key)
         .one(&transaction)
         .await?
@@ -345,7 +345,7 @@ pub async fn delete_order(
     id: i64,
 ) -> Result<(), OrderError> {
     let key = table_id(id).ok_or(OrderError::NotFound(id))?;
-    let transaction = db.begin().await?;
+    let transaction = database::begin_write(db).await?;
     let found = order::Entity::find_by_id(key)
         .one(&transaction)
         .await?

@@ -4,10 +4,11 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _,
-    FromQueryResult, QueryFilter as _, Set, SqlErr, Statement, TransactionTrait as _,
+    FromQueryResult, QueryFilter as _, Set, SqlErr, Statement,
 };
 use shared_events::Money;
 
+use crate::database;
 use crate::entities::{product, stock};
 use crate::routes::error::ApiError;
 use crate::services::is_foreign_key_violation;
@@ -77,7 +78,7 @@ pub async fn create_product(
     db: &DatabaseConnection,
     new_product: NewProduct,
 ) -> Result<i64, ProductError> {
-    let transaction = db.begin().await?;
+    let transaction = database::begin_write(db).await?;
     let sku = new_product.sku.clone();
     let inserted = product::Entity::insert(product::ActiveModel {
         id: NotSet,
@@ -143,7 +144,7 @@ pub async fn set_stock(
     quantity: i32,
 ) -> Result<(), ProductError> {
     let key = table_id(product_id).ok_or(ProductError::NotFound(product_id))?;
-    let transaction = db.begin().await?;
+    let transaction = database::begin_write(db).await?;
     if product::Entity::find_by_id(key)
         .one(&transaction)
         .await?

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::NotSet, DatabaseConnection, DbErr, EntityTrait as _, ModelTrait as _, Set, SqlErr,
-    TransactionTrait as _,
 };
 use shared_events::{Event, EventEnvelope, UserCreated, UserDeleted, UserType};
 
+use crate::database;
 use crate::domain::{UserEmail, UserName};
 use crate::entities::{user, user_type};
 use crate::outbox;
@@ -64,7 +64,7 @@ pub async fn create_user(
     topics: &Topics,
     new_user: NewUser,
 ) -> Result<i64, UserError> {
-    let transaction = db.begin().await?;
+    let transaction = database::begin_write(db).await?;
     let email = new_user.email.into_inner();
     let inserted = user::Entity::insert(user::ActiveModel {
         id: NotSet,
@@ -121,7 +121,7 @@ pub async fn delete_user(
     id: i64,
 ) -> Result<(), UserError> {
     let key = i32::try_from(id).map_err(|_| UserError::NotFound(id))?;
-    let transaction = db.begin().await?;
+    let transaction = database::begin_write(db).await?;
     let found = user::Entity::find_by_id(key)
         .one(&transaction)
         .await?

@@ -69,7 +69,8 @@ pub fn test_settings(
         ..Settings::default()
     };
     settings.kafka.bootstrap_servers = bootstrap.to_owned();
-    settings.kafka.message_timeout = Duration::from_secs(60);
+    settings.kafka.message_timeout = Duration::from_secs(20);
+    settings.outbox.lease_duration = Duration::from_secs(30);
     settings.outbox.poll_interval = Duration::from_millis(200);
     settings.topics.user_events = topic.to_owned();
     settings.topics.order_events = order_topic.to_owned();
@@ -110,7 +111,27 @@ pub async fn spawn_app_on(backend: Backend, bootstrap: &str) -> TestApp {
     }
 }
 
+/// A second store-manager process on the same database and topics (replica tests).
+pub struct Replica {
+    pub address: String,
+    pub server: actix_web::dev::ServerHandle,
+}
+
 impl TestApp {
+    pub async fn start_replica(&self) -> Replica {
+        let settings = test_settings(
+            self.database.url(),
+            &self.bootstrap,
+            &self.topic,
+            &self.order_topic,
+        );
+        let application = Application::build(settings).await.expect("replica starts");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let server = application.server_handle();
+        actix_web::rt::spawn(application.run_until_stopped());
+        Replica { address, server }
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(format!("{}{path}", self.address))
