@@ -27,10 +27,10 @@ impl TryFrom<CreateProductBody> for NewProduct {
         let name = body.name.trim();
         if name.is_empty()
             || name.chars().count() > MAX_NAME_CHARS
-            || name.chars().any(char::is_control)
+            || name.chars().any(|c| c.is_control() || c == '<' || c == '>')
         {
             return Err(ApiError::Unprocessable(format!(
-                "name must be 1 to {MAX_NAME_CHARS} characters, without control characters"
+                "name must be 1 to {MAX_NAME_CHARS} characters, without control characters or markup"
             )));
         }
         let sku = body.sku.trim();
