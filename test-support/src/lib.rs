@@ -7,14 +7,17 @@
 //! - [`kafka`]: the shared broker's address, per-test topics, reading a whole topic.
 //! - [`broker`]: [`PrivateBroker`], a tansu process of the test's own that it may stop
 //!   and restart (outage tests), so the shared broker is never disturbed.
+//! - [`mariadb`]: [`PrivateMariaDb`], the same for the database.
 #![allow(clippy::unwrap_used)]
 
 pub mod broker;
 pub mod database;
 pub mod kafka;
+pub mod mariadb;
 
 pub use broker::PrivateBroker;
 pub use database::{Backend, TestDatabase};
+pub use mariadb::PrivateMariaDb;
 
 /// `prefix-<random>`: topic, group and database names that never collide between tests.
 pub fn unique(prefix: &str) -> String {

@@ -42,8 +42,9 @@ pub struct TestApp {
     pub order_topic: String,
     pub bootstrap: String,
     pub server: actix_web::dev::ServerHandle,
-    /// Dropped last: the database outlives the app using it.
-    pub database: TestDatabase,
+    pub database_url: String,
+    /// Dropped last: the database outlives the app using it (`None`: the test owns it).
+    pub database: Option<TestDatabase>,
 }
 
 /// Logs go through the test harness: shown for a failing test only.
@@ -85,13 +86,27 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// The app on the broker at `bootstrap` (which must be up: the topic is created first).
 pub async fn spawn_app_on(backend: Backend, bootstrap: &str) -> TestApp {
+    let database = TestDatabase::new(backend).await;
+    let url = database.url().to_owned();
+    spawn_app_with(&url, Some(database), bootstrap).await
+}
+
+/// The app on the database at `database_url` (which the test keeps up) and the shared broker.
+pub async fn spawn_app_on_database(database_url: &str) -> TestApp {
+    spawn_app_with(database_url, None, &kafka::bootstrap()).await
+}
+
+async fn spawn_app_with(
+    database_url: &str,
+    database: Option<TestDatabase>,
+    bootstrap: &str,
+) -> TestApp {
     init_logs();
     let topic = test_support::unique("user-events");
     let order_topic = test_support::unique("order-events");
     kafka::create_topic(bootstrap, &topic, 3).await;
     kafka::create_topic(bootstrap, &order_topic, 3).await;
-    let database = TestDatabase::new(backend).await;
-    let settings = test_settings(database.url(), bootstrap, &topic, &order_topic);
+    let settings = test_settings(database_url, bootstrap, &topic, &order_topic);
     let application = Application::build(settings)
         .await
         .expect("application starts");
@@ -107,6 +122,7 @@ pub async fn spawn_app_on(backend: Backend, bootstrap: &str) -> TestApp {
         order_topic,
         bootstrap: bootstrap.to_owned(),
         server,
+        database_url: database_url.to_owned(),
         database,
     }
 }
@@ -120,7 +136,7 @@ pub struct Replica {
 impl TestApp {
     pub async fn start_replica(&self) -> Replica {
         let settings = test_settings(
-            self.database.url(),
+            &self.database_url,
             &self.bootstrap,
             &self.topic,
             &self.order_topic,
