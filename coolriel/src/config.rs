@@ -1,5 +1,25 @@
 //! Settings, from the environment (DESIGN §5). `main` loads a `.env` file first when present.
+//!
+//! | variable                      | default                          | meaning |
+//! |-------------------------------|----------------------------------|---------|
+//! | `KAFKA_BOOTSTRAP_SERVERS`     | `127.0.0.1:9092`                 | the brokers |
+//! | `KAFKA_GROUP_ID`              | `coolriel`                       | the consumer group |
+//! | `KAFKA_SESSION_TIMEOUT_MS`    | `10000`                          | how soon a dead member's partitions move |
+//! | `COOLRIEL_TOPICS`             | `user-events,order-events`       | the topics consumed (comma-separated) |
+//! | `OUTPUT_DIR`                  | `output`                         | emails and `history.jsonl` |
+//! | `TEMPLATES_DIR`               | `templates`                      | the Handlebars templates |
+//! | `COOLRIEL_MAX_ATTEMPTS`       | `5`                              | handler attempts before the dead-letter topic |
+//! | `COOLRIEL_RETRY_BACKOFF_MS`   | `200`                            | first retry wait, doubled up to 5 s |
+//! | `COOLRIEL_HANDLER_TIMEOUT_MS` | `30000`                          | a handler answering later has failed |
+//! | `COOLRIEL_MAX_IN_FLIGHT`      | `64`                             | messages in progress per partition |
+//! | `COOLRIEL_DRAIN_TIMEOUT_MS`   | `10000`                          | how long a revoke or shutdown waits |
+//! | `COOLRIEL_ADMIN_ADDR`         | `127.0.0.1:5001`                 | admin HTTP server (IP:PORT; 0 = any free port) |
+//! | `COOLRIEL_LAG_REFRESH_MS`     | `5000`                           | period of the broker reads for the lag gauges |
+//!
+//! Read by [`crate::telemetry`] rather than here: `RUST_LOG` (default `info`) and
+//! `LOG_FORMAT` (`json` for JSON lines, anything else for human-readable text).
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,6 +97,13 @@ pub struct Config {
     pub history_max_batch: usize,
     /// How long the first line of a history batch waits for company before the flush.
     pub history_flush_interval: Duration,
+    /// `COOLRIEL_ADMIN_ADDR`: where the admin HTTP server listens (health, readiness,
+    /// metrics, the email gallery). Port 0 picks a free port (tests);
+    /// [`CoolrielHandle::admin_addr`](crate::CoolrielHandle::admin_addr) tells which.
+    pub admin_addr: SocketAddr,
+    /// `COOLRIEL_LAG_REFRESH_MS` (at least 100): how often the committed offsets and
+    /// watermarks of the owned partitions are read from the broker for the lag gauges.
+    pub lag_refresh_interval: Duration,
 }
 
 impl Default for Config {
@@ -97,6 +124,8 @@ impl Default for Config {
             session_timeout: Duration::from_secs(10),
             history_max_batch: 256,
             history_flush_interval: Duration::from_millis(5),
+            admin_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 5001)),
+            lag_refresh_interval: Duration::from_secs(5),
         }
     }
 }
@@ -158,6 +187,18 @@ impl Config {
         if let Some(millis) = parse_number(&get, "KAFKA_SESSION_TIMEOUT_MS")? {
             config.session_timeout = Duration::from_millis(millis);
         }
+        if let Some(value) = get("COOLRIEL_ADMIN_ADDR") {
+            config.admin_addr = value.trim().parse().map_err(|error| {
+                invalid(
+                    "COOLRIEL_ADMIN_ADDR",
+                    &value,
+                    &format!("{error} (expected IP:PORT, e.g. 0.0.0.0:5001)"),
+                )
+            })?;
+        }
+        if let Some(millis) = parse_number(&get, "COOLRIEL_LAG_REFRESH_MS")? {
+            config.lag_refresh_interval = Duration::from_millis(millis.max(100));
+        }
         Ok(config)
     }
 
@@ -213,6 +254,28 @@ mod tests {
         );
         assert_eq!(config.output_dir, PathBuf::from("output"));
         assert_eq!(config.templates_dir, PathBuf::from("templates"));
+        assert_eq!(config.admin_addr.to_string(), "127.0.0.1:5001");
+        assert_eq!(config.lag_refresh_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_admin_address_takes_any_ip_and_port() {
+        let config = from(&[
+            ("COOLRIEL_ADMIN_ADDR", "0.0.0.0:8081"),
+            ("COOLRIEL_LAG_REFRESH_MS", "1000"),
+        ])
+        .expect("valid");
+        assert_eq!(config.admin_addr.to_string(), "0.0.0.0:8081");
+        assert_eq!(config.lag_refresh_interval, Duration::from_secs(1));
+        assert_eq!(
+            from(&[("COOLRIEL_ADMIN_ADDR", "127.0.0.1:0")])
+                .expect("port 0")
+                .admin_addr
+                .port(),
+            0
+        );
+        let error = from(&[("COOLRIEL_ADMIN_ADDR", "localhost")]).expect_err("no port");
+        assert!(error.to_string().contains("COOLRIEL_ADMIN_ADDR"), "{error}");
     }
 
     #[test]

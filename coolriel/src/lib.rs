@@ -12,12 +12,14 @@
 //! | `OrderDeleted` | none (see [`handlers::email`])                     | yes     |
 //!
 //! # Layout
-//! - [`config`]: [`Config`], read from the environment (DESIGN §5) with a `.env` file.
+//! - [`config`]: [`Config`], read from the environment (DESIGN §5) with a `.env` file;
+//!   the module lists every variable.
 //! - [`service`]: [`Coolriel::start`] builds the actor system and the Kafka consumer (one
 //!   group, subscribed to every configured topic, a `<topic>.dlq` created for each) and
 //!   returns a [`CoolrielHandle`] whose [`shutdown`](CoolrielHandle::shutdown) drains,
-//!   commits and stops. Threads: one actix system (partition actors), one arbiter per
-//!   handler actor (blocking file I/O), one consumer thread (rebalance callbacks).
+//!   commits and stops. Threads: one actix system (partition actors, the admin server's
+//!   accept loop and gauge refresher), one arbiter per handler actor (blocking file I/O),
+//!   one consumer thread (rebalance callbacks), one admin server worker.
 //! - [`kafka`]: the consumer context and its rebalance callbacks, the [`PartitionActor`]
 //!   (one per assigned partition of any topic, fed by that partition's own queue), the
 //!   dead-letter producer and the client settings.
@@ -31,11 +33,31 @@
 //!   [`HistoryActor`], which records every event of every topic.
 //! - [`templates`]: the Handlebars email templates (strict mode), 4 kinds × 3 user types ×
 //!   HTML and text, all loaded once at start-up (a missing one stops the start).
-//! - [`output`]: atomic file writes (temporary file, fsync, rename).
+//! - [`output`]: atomic file writes (temporary file, fsync, rename), mode 0644 so the
+//!   gallery or another user can read them.
+//! - [`admin`]: the admin HTTP server on `COOLRIEL_ADMIN_ADDR` (default
+//!   `127.0.0.1:5001`), started and stopped with the service: `GET /health-check`
+//!   (liveness), `GET /ready` (200 when the broker answers, else 503), `GET /metrics`,
+//!   and the email gallery (`GET /` lists the emails, newest first, by kind;
+//!   `GET /emails/{file}` serves one, and nothing but the emails; `GET /history` the
+//!   last history records).
+//! - [`metrics`]: [`Metrics`], the Prometheus families (prefix `coolriel`): events by
+//!   type and outcome, handler latency, dead letters, retries, actor restarts, and per
+//!   owned partition the committed offset, high watermark and lag, read from the broker
+//!   by a client of its own ([`kafka::monitor`]), never by the consumer or an actor.
 //! - [`replay`](mod@replay): `coolriel replay [--topic T]...`: re-read the configured
 //!   topics (or those named) by manual assignment, write the history document and the
 //!   users and orders projections, count events per type.
-//! - [`cli`] and [`telemetry`]: the command line and the tracing set-up `main.rs` uses.
+//! - [`cli`] and [`telemetry`]: the command line and the tracing set-up `main.rs` uses
+//!   (`LOG_FORMAT=json` for JSON lines; colours only on a terminal).
+//!
+//! # Following one event
+//! The work for each message runs in an `event` span carrying its `event_id` (the id the
+//! store logged with the request that wrote it), `event_type`, `topic`, `partition` and
+//! `offset`, in the partition actor and in every handler actor; each email written is
+//! logged at info (`email written`, with its file) inside it. With `LOG_FORMAT=json` the
+//! span's fields are in every line (`span.event_id`), so `grep <event_id>` over the
+//! store's and coolriel's logs gives the request, the publication and the emails.
 //!
 //! # Delivery guarantees
 //! At least once, in order per key (user id or order id): an offset is stored only after
@@ -43,10 +65,12 @@
 //! dead-letter topic), and a re-delivered event rewrites the same files. See
 //! [`kafka::partition`].
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod handlers;
 pub mod kafka;
+pub mod metrics;
 pub mod offsets;
 pub mod output;
 pub mod registry;
@@ -64,6 +88,7 @@ pub use handlers::email::{
 pub use handlers::history::{HistoryActor, HistoryRecord};
 pub use handlers::{EventHandler, HandlerActor, HandlerError};
 pub use kafka::partition::PartitionActor;
+pub use metrics::Metrics;
 pub use offsets::OffsetTracker;
 pub use registry::{Deliver, EventContext, Registry, Routable};
 pub use replay::{ReplayError, ReplayOptions, ReplaySummary, replay};

@@ -1,10 +1,18 @@
 //! Files that are either whole or absent: written to a temporary file in the same
 //! directory, fsynced, then renamed over the destination (a rename within one file system
 //! is atomic), and the directory fsynced so the rename itself survives a power cut.
+//!
+//! The files are readable by everyone (mode 0644, like `history.jsonl` under the usual
+//! umask), so the admin server's gallery, or another user, can read them; the temporary
+//! file alone would have been private (0600).
 
-use std::fs::{self, File};
+use std::fs::{self, File, Permissions};
 use std::io::{self, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+
+/// The mode of every file written here.
+pub const FILE_MODE: u32 = 0o644;
 
 /// Prefix and suffix of the temporary files, so start-up can sweep the ones a crash left.
 const TEMP_PREFIX: &str = ".coolriel-";
@@ -34,6 +42,9 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), WriteError> 
         .tempfile_in(dir)
         .map_err(wrap)?;
     temp.write_all(contents).map_err(wrap)?;
+    temp.as_file()
+        .set_permissions(Permissions::from_mode(FILE_MODE))
+        .map_err(wrap)?;
     temp.as_file().sync_all().map_err(wrap)?;
     temp.persist(path).map_err(|error| wrap(error.error))?;
     sync_dir(dir).map_err(wrap)
@@ -77,6 +88,8 @@ mod tests {
         write_atomically(&path, b"first").expect("write");
         write_atomically(&path, b"second").expect("rewrite");
         assert_eq!(fs::read(&path).expect("read"), b"second");
+        let mode = fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{mode:o}");
         let names: Vec<_> = fs::read_dir(dir.path())
             .expect("list")
             .map(|entry| entry.expect("entry").file_name())

@@ -25,6 +25,7 @@ use shared_events::{
 use uuid::Uuid;
 
 use crate::handlers::HandlerError;
+use crate::metrics::Metrics;
 
 /// Where a message came from, for handlers that log or record it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,28 @@ pub struct EventContext {
     pub event_id: Option<Uuid>,
     /// The event's own timestamp, the lab's `datetime` field.
     pub datetime: LabDateTime,
+}
+
+impl EventContext {
+    /// The span of the work for this message: `event{event_id, event_type, topic,
+    /// partition, offset}`, `event_id` as the store logs it (absent for the lab's
+    /// messages), `event_type` left for the caller to record when it knows it. Entered by
+    /// the partition actor and by each handler actor, so one event can be followed from
+    /// the store's request log to the files written for it.
+    pub fn span(&self) -> tracing::Span {
+        let span = tracing::info_span!(
+            "event",
+            event_id = tracing::field::Empty,
+            event_type = tracing::field::Empty,
+            topic = %self.topic,
+            partition = self.partition,
+            offset = self.offset,
+        );
+        if let Some(event_id) = self.event_id {
+            span.record("event_id", tracing::field::display(event_id));
+        }
+        span
+    }
 }
 
 /// The typed message a handler actor receives: the event it asked for and its origin.
@@ -134,11 +157,28 @@ impl Route {
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     routes: BTreeMap<EventType, Vec<Route>>,
+    /// The service's metrics, for the actors registered here (their restarts are counted).
+    metrics: Arc<Metrics>,
 }
 
 impl Registry {
+    /// A registry with metrics of its own (tests).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry whose actors count into `metrics`.
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Self {
+        Registry {
+            routes: BTreeMap::new(),
+            metrics,
+        }
+    }
+
+    /// The service's metrics: an actor started for an extra route counts its restarts
+    /// there with [`HandlerActor::with_metrics`](crate::HandlerActor::with_metrics).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Send every event carrying a `T` to `recipient`, under the name `actor`.

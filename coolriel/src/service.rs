@@ -13,10 +13,16 @@
 //! and `order-events`) in one group, and `<topic>.dlq` is created for each of them; every
 //! partition of every topic gets its own partition actor, all sharing one registry.
 //!
-//! [`CoolrielHandle::shutdown`] stops fetching, lets every partition actor finish what it
-//! has in flight, commits the offsets, leaves the group (so the other members take the
-//! partitions over at once) and stops the actors.
+//! The admin HTTP server ([`crate::admin`]: health, readiness, metrics, the email gallery)
+//! listens on `COOLRIEL_ADMIN_ADDR`, bound before anything starts (a taken port fails the
+//! start) and served from the actix system from before the consumer subscribes;
+//! [`CoolrielHandle::admin_addr`] is the address bound.
+//!
+//! [`CoolrielHandle::shutdown`] stops the admin server, stops fetching, lets every
+//! partition actor finish what it has in flight, commits the offsets, leaves the group (so
+//! the other members take the partitions over at once) and stops the actors.
 
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -28,6 +34,7 @@ use rdkafka::error::KafkaError;
 use shared_events::{EventEnvelope, OrderCreated, OrderPaid, UserCreated, UserDeleted, topics};
 use tokio::sync::oneshot;
 
+use crate::admin::{AdminServer, AdminState};
 use crate::config::Config;
 use crate::handlers::email::{
     GoodbyeEmails, Mailer, OrderConfirmationEmails, PaymentReceiptEmails, WelcomeEmails,
@@ -36,8 +43,10 @@ use crate::handlers::history::HistoryActor;
 use crate::handlers::{EventHandler, HandlerActor};
 use crate::kafka::context::{self, CoolrielContext, PartitionMap};
 use crate::kafka::dead_letter::DeadLetters;
+use crate::kafka::monitor::Monitor;
 use crate::kafka::partition::PartitionDeps;
 use crate::kafka::{LiveConsumer, admin, consumer_config};
+use crate::metrics::Metrics;
 use crate::output::remove_stale_temp_files;
 use crate::registry::Registry;
 use crate::templates::{TemplateError, Templates};
@@ -69,6 +78,12 @@ pub enum StartError {
         #[source]
         source: KafkaError,
     },
+    #[error("cannot serve the admin HTTP server on {addr} (COOLRIEL_ADMIN_ADDR): {source}")]
+    Admin {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start the {name} thread: {source}")]
     Thread {
         name: &'static str,
@@ -87,7 +102,8 @@ pub enum ServiceError {
 }
 
 /// Extra routes for a service being started: runs on the actix system thread, after the
-/// standard handlers are registered (tests add failing handlers this way).
+/// standard handlers are registered (tests add failing handlers this way). The registry
+/// carries the service's [`Metrics`] for the actors it starts.
 pub type ExtraRoutes = Box<dyn FnOnce(&mut Registry) + Send>;
 
 /// The service (see the module documentation).
@@ -112,6 +128,21 @@ impl Coolriel {
     ) -> Result<CoolrielHandle, StartError> {
         let templates = Arc::new(Templates::load(&config.templates_dir)?);
         prepare_output_dir(&config)?;
+        let admin_error = |source| StartError::Admin {
+            addr: config.admin_addr,
+            source,
+        };
+        let listener = TcpListener::bind(config.admin_addr).map_err(admin_error)?;
+        let admin_addr = listener.local_addr().map_err(admin_error)?;
+        let monitor = Monitor::new(&config).map_err(|source| StartError::Kafka {
+            client: "monitor client",
+            source,
+        })?;
+        let admin = AdminParts {
+            listener,
+            monitor: Arc::new(monitor),
+            metrics: Arc::new(Metrics::default()),
+        };
 
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
@@ -121,8 +152,14 @@ impl Coolriel {
             .name("coolriel".into())
             .spawn(move || {
                 let system = actix::System::new();
-                let outcome =
-                    system.block_on(serve(config, templates, extra, ready_tx, shutdown_rx));
+                let outcome = system.block_on(serve(
+                    config,
+                    templates,
+                    extra,
+                    admin,
+                    ready_tx,
+                    shutdown_rx,
+                ));
                 let _ = done_tx.send(outcome);
             })
             .map_err(|source| StartError::Thread {
@@ -145,8 +182,17 @@ impl Coolriel {
             done: Some(done_rx),
             thread: Some(thread),
             partitions,
+            admin_addr,
         })
     }
+}
+
+/// What the admin server is made of, prepared before the system thread starts.
+struct AdminParts {
+    /// Bound on the caller's thread, so a taken port fails `start` at once.
+    listener: TcpListener,
+    monitor: Arc<Monitor>,
+    metrics: Arc<Metrics>,
 }
 
 fn prepare_output_dir(config: &Config) -> Result<(), StartError> {
@@ -177,9 +223,16 @@ pub struct CoolrielHandle {
     thread: Option<JoinHandle<()>>,
     /// The partition actors, to tell which partitions this instance owns.
     partitions: PartitionMap,
+    /// Where the admin server listens.
+    admin_addr: SocketAddr,
 }
 
 impl CoolrielHandle {
+    /// The address the admin HTTP server is bound to (the port chosen for port 0).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
     /// The partitions this instance owns now, as `(topic, partition)`.
     pub fn assigned_partitions(&self) -> Vec<(String, i32)> {
         context::lock(&self.partitions).keys().cloned().collect()
@@ -234,31 +287,50 @@ async fn serve(
     config: Config,
     templates: Arc<Templates>,
     extra_routes: ExtraRoutes,
+    admin: AdminParts,
     ready: std::sync::mpsc::Sender<Result<PartitionMap, StartError>>,
     shutdown: oneshot::Receiver<()>,
 ) -> Result<(), ServiceError> {
     let actors = WaitGroup::new();
     let arbiters: [Arbiter; 5] = std::array::from_fn(|_| Arbiter::new());
     let mailer = Mailer::new(templates, &config.output_dir);
+    let metrics = admin.metrics;
 
-    let welcome = start_handler(&arbiters[0], WelcomeEmails::new(mailer.clone()), &actors);
-    let goodbye = start_handler(&arbiters[1], GoodbyeEmails::new(mailer.clone()), &actors);
+    let welcome = start_handler(
+        &arbiters[0],
+        WelcomeEmails::new(mailer.clone()),
+        &actors,
+        &metrics,
+    );
+    let goodbye = start_handler(
+        &arbiters[1],
+        GoodbyeEmails::new(mailer.clone()),
+        &actors,
+        &metrics,
+    );
     let confirmation = start_handler(
         &arbiters[2],
         OrderConfirmationEmails::new(mailer.clone()),
         &actors,
+        &metrics,
     );
-    let receipt = start_handler(&arbiters[3], PaymentReceiptEmails::new(mailer), &actors);
+    let receipt = start_handler(
+        &arbiters[3],
+        PaymentReceiptEmails::new(mailer),
+        &actors,
+        &metrics,
+    );
     let history = {
         let history = HistoryActor::new(
             config.history_path(),
             config.history_max_batch,
             config.history_flush_interval,
-        );
+        )
+        .with_metrics(Arc::clone(&metrics));
         let token = actors.token();
         Supervisor::start_in_arbiter(&arbiters[4].handle(), move |_| history.watched(token))
     };
-    let mut registry = Registry::new();
+    let mut registry = Registry::with_metrics(Arc::clone(&metrics));
     registry
         .route::<UserCreated>(WelcomeEmails::NAME, welcome.recipient())
         .route::<UserDeleted>(GoodbyeEmails::NAME, goodbye.recipient())
@@ -267,11 +339,38 @@ async fn serve(
         .route::<EventEnvelope>(HistoryActor::NAME, history.recipient());
     extra_routes(&mut registry);
 
-    let started = start_consumer(&config, registry).await;
-    let consumer = match started {
-        Ok(consumer) => {
-            let _ = ready.send(Ok(consumer.partitions.clone()));
-            Some(consumer)
+    let partitions = PartitionMap::default();
+    let admin_addr = admin.listener.local_addr().ok();
+    let admin_server = AdminServer::start(
+        admin.listener,
+        AdminState {
+            metrics: Arc::clone(&metrics),
+            monitor: admin.monitor,
+            partitions: Arc::clone(&partitions),
+            output_dir: config.output_dir.clone(),
+        },
+        config.lag_refresh_interval,
+    )
+    .map_err(|source| StartError::Admin {
+        addr: admin_addr.unwrap_or(config.admin_addr),
+        source,
+    });
+    let started = match admin_server {
+        Ok(admin_server) => {
+            match start_consumer(&config, registry, Arc::clone(&partitions), metrics).await {
+                Ok(consumer) => Ok((admin_server, consumer)),
+                Err(error) => {
+                    admin_server.stop().await;
+                    Err(error)
+                }
+            }
+        }
+        Err(error) => Err(error),
+    };
+    let running = match started {
+        Ok(running) => {
+            let _ = ready.send(Ok(partitions));
+            Some(running)
         }
         Err(error) => {
             let _ = ready.send(Err(error));
@@ -280,10 +379,11 @@ async fn serve(
     };
 
     let mut outcome = Ok(());
-    if let Some(consumer) = consumer {
+    if let Some((admin_server, consumer)) = running {
         // An error means the handle was dropped: stop as well.
         let _ = shutdown.await;
         tracing::info!("shutting down");
+        admin_server.stop().await;
         let _ = consumer.stop.send(());
         let _ = consumer.done.await;
         if consumer.thread.join().is_err() {
@@ -308,17 +408,15 @@ fn start_handler<H: EventHandler>(
     arbiter: &Arbiter,
     handler: H,
     actors: &WaitGroup,
+    metrics: &Arc<Metrics>,
 ) -> Addr<HandlerActor<H>> {
     let token = actors.token();
-    Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
-        HandlerActor::new(handler).watched(token)
-    })
+    let actor = HandlerActor::new(handler).with_metrics(Arc::clone(metrics));
+    Supervisor::start_in_arbiter(&arbiter.handle(), move |_| actor.watched(token))
 }
 
 /// The consumer thread, seen from the system thread.
 struct ConsumerThread {
-    /// The partition actors, shared with the handle.
-    partitions: PartitionMap,
     /// Ends the poll loop and starts the drain.
     stop: oneshot::Sender<()>,
     /// Answered once the consumer is closed.
@@ -326,7 +424,12 @@ struct ConsumerThread {
     thread: JoinHandle<()>,
 }
 
-async fn start_consumer(config: &Config, registry: Registry) -> Result<ConsumerThread, StartError> {
+async fn start_consumer(
+    config: &Config,
+    registry: Registry,
+    partitions: PartitionMap,
+    metrics: Arc<Metrics>,
+) -> Result<ConsumerThread, StartError> {
     let dead_letters = DeadLetters::new(config).map_err(|source| StartError::Kafka {
         client: "dead-letter producer",
         source,
@@ -338,8 +441,8 @@ async fn start_consumer(config: &Config, registry: Registry) -> Result<ConsumerT
         retry: config.retry,
         handler_timeout: config.handler_timeout,
         max_in_flight: config.max_in_flight.max(1),
+        metrics,
     });
-    let partitions = PartitionMap::default();
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
@@ -360,7 +463,6 @@ async fn start_consumer(config: &Config, registry: Registry) -> Result<ConsumerT
     };
     match ready_rx.await {
         Ok(Ok(())) => Ok(ConsumerThread {
-            partitions,
             stop: stop_tx,
             done: done_rx,
             thread,

@@ -1,5 +1,6 @@
 //! The built binary against the real broker: killed with SIGKILL in the middle of the
-//! work and restarted, nothing is lost and no email is partial; SIGTERM exits 0 quickly.
+//! work and restarted, nothing is lost and no email is partial; SIGTERM exits 0 quickly;
+//! `LOG_FORMAT=json` logs lines that follow one event by its `event_id`.
 
 mod common;
 
@@ -12,6 +13,17 @@ use common::*;
 
 /// Start `coolriel` (the service) with its output in `output` and its logs in `log`.
 fn spawn_service(topic: &str, group: &str, output: &Path, log: &Path) -> Child {
+    spawn_service_with(topic, group, output, log, &[])
+}
+
+/// [`spawn_service`] with more environment variables.
+fn spawn_service_with(
+    topic: &str,
+    group: &str,
+    output: &Path,
+    log: &Path,
+    extra_env: &[(&str, &str)],
+) -> Child {
     let log = File::options()
         .create(true)
         .append(true)
@@ -29,6 +41,9 @@ fn spawn_service(topic: &str, group: &str, output: &Path, log: &Path) -> Child {
         // partitions (6 s is the smallest session timeout Kafka accepts).
         .env("KAFKA_SESSION_TIMEOUT_MS", "6000")
         .env("RUST_LOG", "info,librdkafka=warn")
+        // Several tests run at once: no fixed port.
+        .env("COOLRIEL_ADMIN_ADDR", "127.0.0.1:0")
+        .envs(extra_env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -147,4 +162,67 @@ async fn killed_with_sigkill_mid_batch_then_restarted_loses_nothing() {
     assert_eq!(committed(&topic, &group, 3), high);
     let logs = std::fs::read_to_string(&log).expect("logs");
     assert!(logs.contains("signal received; shutting down"), "{logs}");
+    // stderr is a file, not a terminal: no colour codes.
+    assert!(!logs.contains('\u{1b}'), "escape codes in the log file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_follow_one_event_by_its_id_to_the_email_written() {
+    init_logs();
+    let topic = unique("jsonlogs");
+    let group = unique("coolriel");
+    let root = tempfile::tempdir().expect("temp dir");
+    let output = root.path().join("output");
+    let log = root.path().join("coolriel.log");
+    create_topic(&topic, 1).await;
+    let envelope = created(7);
+    let event_id = envelope
+        .event_id
+        .expect("our events have an id")
+        .to_string();
+    let (_, offset) = publish(&producer(), &topic, Some(0), &envelope, None).await;
+
+    let mut service = spawn_service_with(&topic, &group, &output, &log, &[("LOG_FORMAT", "json")]);
+    eventually("the welcome email", TIMEOUT, || {
+        output.join("welcome_7.html").exists()
+    })
+    .await;
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(service.id().to_string())
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let status = wait_for_exit(&mut service, Duration::from_secs(10));
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    let logs = std::fs::read_to_string(&log).expect("logs");
+    assert!(!logs.contains('\u{1b}'), "escape codes in the log file");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"))
+        })
+        .collect();
+    let of_the_event: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["span"]["event_id"] == event_id.as_str())
+        .collect();
+    let written = of_the_event
+        .iter()
+        .find(|line| line["fields"]["message"] == "email written")
+        .unwrap_or_else(|| panic!("no \"email written\" line for event {event_id} in\n{logs}"));
+    let span = &written["span"];
+    assert_eq!(span["name"], "event");
+    assert_eq!(span["topic"], topic.as_str());
+    assert_eq!(span["partition"], 0);
+    assert_eq!(span["offset"], offset);
+    assert_eq!(span["event_type"], "UserCreated");
+    assert_eq!(written["fields"]["actor"], "UserCreatedActor");
+    assert!(
+        written["fields"]["file"]
+            .as_str()
+            .is_some_and(|file| file.ends_with("welcome_7.html")),
+        "{written}"
+    );
 }

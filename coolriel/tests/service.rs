@@ -532,7 +532,8 @@ async fn failing_handlers_are_retried_then_dead_lettered_and_panics_restart_the_
         restarts: Arc::clone(&restarts),
     };
     let service = Coolriel::start_with(config(&topic, &group, dir.path()), move |registry| {
-        let actor = Supervisor::start(move |_| HandlerActor::new(faulty));
+        let metrics = std::sync::Arc::clone(registry.metrics());
+        let actor = Supervisor::start(move |_| HandlerActor::new(faulty).with_metrics(metrics));
         registry.route::<UserCreated>(Faulty::NAME, actor.recipient());
     })
     .expect("start");
@@ -567,6 +568,38 @@ async fn failing_handlers_are_retried_then_dead_lettered_and_panics_restart_the_
             && history(dir.path()).len() == names.len()
     })
     .await;
+    // The same story in the metrics: 2 + 2 + 1 retries, one restart, two dead letters,
+    // ten deliveries to the faulty actor.
+    let expected = [
+        ("coolriel_handler_retries_total{actor=\"FaultyActor\"}", 5.0),
+        ("coolriel_actor_restarts_total{actor=\"FaultyActor\"}", 1.0),
+        ("coolriel_dead_letters_total", 2.0),
+        (
+            "coolriel_events_handled_total{event_type=\"UserCreated\",outcome=\"ok\"}",
+            3.0,
+        ),
+        (
+            "coolriel_events_handled_total{event_type=\"UserCreated\",outcome=\"dead_lettered\"}",
+            2.0,
+        ),
+        (
+            "coolriel_handler_duration_seconds_count{actor=\"FaultyActor\"}",
+            10.0,
+        ),
+    ];
+    let admin = service.admin_addr();
+    let mut metrics = String::new();
+    eventually("the failures in the metrics", TIMEOUT, || {
+        metrics = get(admin, "/metrics").body;
+        expected
+            .iter()
+            .all(|(series, value)| sample(&metrics, series) == Some(*value))
+    })
+    .await;
+    assert!(
+        !metrics.contains("coolriel_actor_restarts_total{actor=\"UserCreatedActor\"}"),
+        "{metrics}"
+    );
     service.shutdown().await.expect("clean shutdown");
 
     let attempts = attempts.lock().expect("lock").clone();

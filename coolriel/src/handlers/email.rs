@@ -133,7 +133,7 @@ impl EventHandler for WelcomeEmails {
             user_type: event.user_type,
         };
         let path = self.mailer.send_user(EmailKind::Welcome, user, context)?;
-        log_written(Self::NAME, context, event.id, None, &path);
+        log_written(Self::NAME, event.id, None, &path);
         Ok(())
     }
 }
@@ -163,7 +163,7 @@ impl EventHandler for GoodbyeEmails {
             user_type: event.user_type,
         };
         let path = self.mailer.send_user(EmailKind::Goodbye, user, context)?;
-        log_written(Self::NAME, context, event.id, None, &path);
+        log_written(Self::NAME, event.id, None, &path);
         Ok(())
     }
 }
@@ -189,7 +189,7 @@ impl EventHandler for OrderConfirmationEmails {
         let path = self
             .mailer
             .send_order(EmailKind::OrderConfirmation, event.into(), context)?;
-        log_written(Self::NAME, context, event.user_id, Some(event.id), &path);
+        log_written(Self::NAME, event.user_id, Some(event.id), &path);
         Ok(())
     }
 }
@@ -215,25 +215,17 @@ impl EventHandler for PaymentReceiptEmails {
         let path = self
             .mailer
             .send_order(EmailKind::PaymentReceipt, event.into(), context)?;
-        log_written(Self::NAME, context, event.user_id, Some(event.id), &path);
+        log_written(Self::NAME, event.user_id, Some(event.id), &path);
         Ok(())
     }
 }
 
 /// `order_id` is `None` for the user emails.
-fn log_written(
-    actor: &'static str,
-    context: &EventContext,
-    user_id: i64,
-    order_id: Option<i64>,
-    path: &Path,
-) {
-    tracing::debug!(
+fn log_written(actor: &'static str, user_id: i64, order_id: Option<i64>, path: &Path) {
+    // Runs in the event's span (event_id, topic, partition, offset): one line per email,
+    // the end of the trail that starts at the store's request.
+    tracing::info!(
         actor,
-        topic = %context.topic,
-        partition = context.partition,
-        offset = context.offset,
-        event_id = ?context.event_id,
         user_id,
         order_id,
         file = %path.display(),

@@ -25,6 +25,7 @@ use shared_events::EventEnvelope;
 use tokio::sync::oneshot;
 
 use super::{HandlerError, panic_message};
+use crate::metrics::Metrics;
 use crate::registry::{Deliver, EventContext};
 use crate::wait_group::Token;
 
@@ -89,6 +90,8 @@ pub struct HistoryActor {
     flush_interval: Duration,
     /// Dropped with the actor, so the service's shutdown can wait until it stopped.
     _watch: Option<Token>,
+    /// Where restarts are counted, if anywhere.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for HistoryActor {
@@ -112,7 +115,14 @@ impl HistoryActor {
             max_batch: max_batch.max(1),
             flush_interval,
             _watch: None,
+            metrics: None,
         }
+    }
+
+    /// Count this actor's restarts (`coolriel_actor_restarts_total{actor="HistoryActor"}`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub(crate) fn watched(mut self, token: Option<Token>) -> Self {
@@ -246,6 +256,9 @@ impl Actor for HistoryActor {
 impl Supervised for HistoryActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         tracing::warn!(actor = Self::NAME, "actor restarted by its supervisor");
+        if let Some(metrics) = &self.metrics {
+            metrics.restarted(Self::NAME);
+        }
         self.file = None;
         // The restart cleared the context's timers.
         self.flush_timer = None;

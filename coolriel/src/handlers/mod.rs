@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use actix::{Actor, ActorContext as _, Context, Handler, Supervised};
 
+use crate::metrics::Metrics;
 use crate::registry::{Deliver, EventContext, Routable};
 use crate::wait_group::Token;
 
@@ -67,6 +68,8 @@ pub struct HandlerActor<H> {
     _watch: Option<Token>,
     /// The message whose panic caused the coming restart, for the restart's log line.
     panicked_on: Option<Arc<EventContext>>,
+    /// Where restarts are counted, if anywhere.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<H: EventHandler> HandlerActor<H> {
@@ -75,7 +78,14 @@ impl<H: EventHandler> HandlerActor<H> {
             handler,
             _watch: None,
             panicked_on: None,
+            metrics: None,
         }
+    }
+
+    /// Count this actor's restarts (`coolriel_actor_restarts_total{actor=H::NAME}`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub(crate) fn watched(mut self, token: Option<Token>) -> Self {
@@ -101,11 +111,18 @@ impl<H: EventHandler> Supervised for HandlerActor<H> {
         let context = self.panicked_on.take();
         tracing::warn!(
             actor = H::NAME,
+            topic = context.as_ref().map(|context| context.topic.as_str()),
             partition = context.as_ref().map(|context| context.partition),
             offset = context.as_ref().map(|context| context.offset),
-            event_id = ?context.as_ref().and_then(|context| context.event_id),
+            event_id = context
+                .as_ref()
+                .and_then(|context| context.event_id)
+                .map(tracing::field::display),
             "actor restarted by its supervisor"
         );
+        if let Some(metrics) = &self.metrics {
+            metrics.restarted(H::NAME);
+        }
         self.handler.restarted();
     }
 }
@@ -114,18 +131,19 @@ impl<H: EventHandler> Handler<Deliver<H::Event>> for HandlerActor<H> {
     type Result = Result<(), HandlerError>;
 
     fn handle(&mut self, message: Deliver<H::Event>, ctx: &mut Self::Context) -> Self::Result {
+        let span = message.context.span();
+        if let [event_type] = H::Event::EVENT_TYPES {
+            span.record("event_type", event_type.as_str());
+        }
+        let _entered = span.enter();
         let handler = &mut self.handler;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             handler.handle(&message.event, &message.context)
         }));
         outcome.unwrap_or_else(|panic| {
             let reason = panic_message(panic.as_ref());
-            let context = &message.context;
             tracing::error!(
                 actor = H::NAME,
-                partition = context.partition,
-                offset = context.offset,
-                event_id = ?context.event_id,
                 panic = %reason,
                 "handler panicked; stopping the actor so its supervisor restarts it"
             );

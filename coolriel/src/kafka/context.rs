@@ -284,7 +284,14 @@ impl ConsumerContext for CoolrielContext {
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         match result {
             Ok(()) => {
-                tracing::debug!(actor = CONSUMER, offsets = ?offsets.to_topic_map(), "offsets committed")
+                tracing::debug!(actor = CONSUMER, offsets = ?offsets.to_topic_map(), "offsets committed");
+                for element in offsets.elements() {
+                    if let rdkafka::Offset::Offset(offset) = element.offset() {
+                        self.deps
+                            .metrics
+                            .committed(element.topic(), element.partition(), offset);
+                    }
+                }
             }
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(error) => tracing::warn!(actor = CONSUMER, error = %error, "offset commit failed"),

@@ -6,10 +6,13 @@
 //! - [`partition`]: the partition actor: decode, route, retry, dead-letter, store offsets.
 //! - [`dead_letter`]: the producer for `<topic>.dlq`.
 //! - [`admin`]: creating the dead-letter topics (tansu does not create topics on use).
+//! - [`monitor`]: the admin server's own client (readiness, committed offsets and
+//!   watermarks for the lag gauges).
 
 pub mod admin;
 pub mod context;
 pub mod dead_letter;
+pub mod monitor;
 pub mod partition;
 
 use rdkafka::ClientConfig;

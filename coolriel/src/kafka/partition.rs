@@ -28,7 +28,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{
     Actor, ActorContext as _, ActorFutureExt as _, AsyncContext as _, Context, Handler,
@@ -40,12 +40,16 @@ use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use shared_events::{Decoded, EventEnvelope};
+use tracing::Instrument as _;
 
 use super::LiveConsumer;
 use super::context::CoolrielContext;
 use super::dead_letter::{DeadLetterReason, DeadLetters};
 use crate::config::RetryPolicy;
 use crate::handlers::HandlerError;
+use crate::metrics::{
+    Metrics, OUTCOME_DEAD_LETTERED, OUTCOME_OK, OUTCOME_SKIPPED, TYPE_UNDECODABLE, TYPE_UNKNOWN,
+};
 use crate::offsets::OffsetTracker;
 use crate::registry::{EventContext, Registry, Route};
 use crate::wait_group::Token;
@@ -63,6 +67,8 @@ pub struct PartitionDeps {
     pub handler_timeout: Duration,
     /// Received and unfinished messages per partition before fetching pauses.
     pub max_in_flight: usize,
+    /// Outcomes, handler latencies, retries, dead letters.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A partition's own queue, split from the consumer.
@@ -258,17 +264,20 @@ impl PartitionActor {
             Ok(Decoded::UnknownType { event_type }) => {
                 tracing::debug!(
                     actor = Self::NAME,
+                    topic = %self.topic,
                     partition = self.partition,
                     offset,
                     event_type = %event_type,
                     "unknown event type; skipped"
                 );
+                self.deps.metrics.event_done(TYPE_UNKNOWN, OUTCOME_SKIPPED);
                 self.finish(offset, None, ctx);
                 return;
             }
             Err(error) => {
                 tracing::warn!(
                     actor = Self::NAME,
+                    topic = %self.topic,
                     partition = self.partition,
                     offset,
                     error = %error,
@@ -297,8 +306,8 @@ impl PartitionActor {
 
     fn start(&mut self, offset: i64, lane: Option<Vec<u8>>, job: Job, ctx: &mut Context<Self>) {
         let deps = Arc::clone(&self.deps);
-        let partition = self.partition;
-        let work = async move { run_job(job, &deps, partition).await };
+        let span = job_span(&job);
+        let work = async move { run_job(job, &deps).await }.instrument(span);
         ctx.spawn(work.into_actor(self).map(move |(), actor, ctx| {
             actor.finish(offset, lane, ctx);
         }));
@@ -407,10 +416,30 @@ pub(crate) fn event_context<M: rdkafka::Message>(
     }
 }
 
-/// Everything one message needs before its offset may be stored.
-async fn run_job(job: Job, deps: &PartitionDeps, partition: i32) {
+/// The span of a message's work (see [`EventContext::span`]); an undecodable message has
+/// no event id nor type.
+fn job_span(job: &Job) -> tracing::Span {
+    match &job.work {
+        Work::Dispatch { envelope, context } => {
+            let span = context.span();
+            span.record("event_type", envelope.event_type().as_str());
+            span
+        }
+        Work::DeadLetter(_) => tracing::info_span!(
+            "event",
+            topic = %job.message.topic(),
+            partition = job.message.partition(),
+            offset = job.message.offset(),
+        ),
+    }
+}
+
+/// Everything one message needs before its offset may be stored. Runs in the message's
+/// span, which says which message the log lines are about.
+async fn run_job(job: Job, deps: &PartitionDeps) {
     match job.work {
         Work::Dispatch { envelope, context } => {
+            let event_type = envelope.event_type().as_str();
             let routes = deps.registry.routes(envelope.event_type());
             let outcomes = join_all(
                 routes
@@ -421,14 +450,8 @@ async fn run_job(job: Job, deps: &PartitionDeps, partition: i32) {
             let failures: Vec<RouteFailure> =
                 outcomes.into_iter().filter_map(Result::err).collect();
             if failures.is_empty() {
-                tracing::debug!(
-                    actor = PartitionActor::NAME,
-                    partition,
-                    offset = context.offset,
-                    event_id = ?context.event_id,
-                    event_type = %envelope.event_type(),
-                    "message handled"
-                );
+                tracing::debug!(actor = PartitionActor::NAME, "message handled");
+                deps.metrics.event_done(event_type, OUTCOME_OK);
                 return;
             }
             let reason = DeadLetterReason {
@@ -444,8 +467,15 @@ async fn run_job(job: Job, deps: &PartitionDeps, partition: i32) {
                     .unwrap_or(0),
             };
             deps.dead_letters.send(&job.message, &reason).await;
+            deps.metrics.dead_lettered();
+            deps.metrics.event_done(event_type, OUTCOME_DEAD_LETTERED);
         }
-        Work::DeadLetter(reason) => deps.dead_letters.send(&job.message, &reason).await,
+        Work::DeadLetter(reason) => {
+            deps.dead_letters.send(&job.message, &reason).await;
+            deps.metrics.dead_lettered();
+            deps.metrics
+                .event_done(TYPE_UNDECODABLE, OUTCOME_DEAD_LETTERED);
+        }
     }
 }
 
@@ -468,7 +498,11 @@ async fn deliver_with_retry(
         let Some(delivery) = route.deliver(envelope, context, deps.handler_timeout) else {
             return Ok(());
         };
-        let error = match delivery.await {
+        let started = Instant::now();
+        let answer = delivery.await;
+        deps.metrics
+            .handler_latency(route.actor(), started.elapsed().as_secs_f64());
+        let error = match answer {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(error)) => error,
             // The actor is between a panic and its restart, or gone.
@@ -482,9 +516,6 @@ async fn deliver_with_retry(
         if !error.is_retryable() || attempt >= deps.retry.max_attempts {
             tracing::warn!(
                 actor = route.actor(),
-                partition = context.partition,
-                offset = context.offset,
-                event_id = ?context.event_id,
                 attempts = attempt,
                 error = %error,
                 "handler failed; giving up on this message"
@@ -496,11 +527,9 @@ async fn deliver_with_retry(
             });
         }
         let backoff = deps.retry.backoff(attempt);
+        deps.metrics.retried(route.actor());
         tracing::warn!(
             actor = route.actor(),
-            partition = context.partition,
-            offset = context.offset,
-            event_id = ?context.event_id,
             attempt,
             retry_in = ?backoff,
             error = %error,

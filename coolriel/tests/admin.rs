@@ -1,0 +1,352 @@
+//! The admin HTTP server of a service running against the real broker: health,
+//! readiness, metrics after real events (counts, committed offsets, lag), the email
+//! gallery and the files it refuses to serve.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::time::Duration;
+
+use common::*;
+use coolriel::{Config, Coolriel};
+
+const PARTITIONS: i32 = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_metrics_follow_the_events_handled() {
+    init_logs();
+    let topic = unique("admin");
+    let group = unique("coolriel");
+    let dir = tempfile::tempdir().expect("temp dir");
+    create_topic(&topic, PARTITIONS).await;
+    let service = Coolriel::start(config(&topic, &group, dir.path())).expect("start");
+    let admin = service.admin_addr();
+    assert_ne!(admin.port(), 0, "the bound port is reported");
+
+    let health = get(admin, "/health-check");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json(), serde_json::json!({ "status": "ok" }));
+
+    let ready = get(admin, "/ready");
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.json()["ready"], true);
+    assert_eq!(ready.json()["broker"], "up");
+
+    // 9 users created, 3 of them deleted, 3 on each partition; one message that is not
+    // an event and one of a type this build does not know, both on partition 0.
+    let producer = producer();
+    let users: i64 = 9;
+    for id in 1..=users {
+        publish(&producer, &topic, Some((id % 3) as i32), &created(id), None).await;
+    }
+    for id in 1..=3 {
+        publish(&producer, &topic, Some((id % 3) as i32), &deleted(id), None).await;
+    }
+    publish_raw(&producer, &topic, Some(0), Some(b"k"), Some(b"not json")).await;
+    let unknown = br#"{"event": "UserUpdated", "id": 7, "name": "Ada", "email": "a@example.com", "datetime": "2025-11-09 14:04:00.000001"}"#;
+    publish_raw(&producer, &topic, Some(0), None, Some(unknown)).await;
+    let high: Vec<i64> = watermarks(&topic, PARTITIONS)
+        .into_iter()
+        .map(|(_, high)| high)
+        .collect();
+
+    // Everything handled and committed (auto-commit, every second), and the gauges
+    // refreshed from the broker: every partition at its end, nothing left.
+    let series = |name: &str, partition: i32| {
+        format!("coolriel_{name}{{topic=\"{topic}\",partition=\"{partition}\"}}")
+    };
+    let mut metrics = String::new();
+    eventually(
+        "the metrics of every event, committed, lag 0",
+        TIMEOUT,
+        || {
+            let answer = get(admin, "/metrics");
+            assert_eq!(answer.status, 200);
+            metrics = answer.body;
+            (0..PARTITIONS).all(|partition| {
+                sample(&metrics, &series("partition_committed_offset", partition))
+                    == Some(high[partition as usize] as f64)
+                    && sample(&metrics, &series("partition_lag", partition)) == Some(0.0)
+            }) && sample(
+                &metrics,
+                "coolriel_events_handled_total{event_type=\"UserCreated\",outcome=\"ok\"}",
+            ) == Some(users as f64)
+        },
+    )
+    .await;
+    for (series, value) in [
+        (
+            "coolriel_events_handled_total{event_type=\"UserCreated\",outcome=\"ok\"}".to_owned(),
+            users as f64,
+        ),
+        (
+            "coolriel_events_handled_total{event_type=\"UserDeleted\",outcome=\"ok\"}".to_owned(),
+            3.0,
+        ),
+        (
+            "coolriel_events_handled_total{event_type=\"undecodable\",outcome=\"dead_lettered\"}"
+                .to_owned(),
+            1.0,
+        ),
+        (
+            "coolriel_events_handled_total{event_type=\"unknown\",outcome=\"skipped\"}".to_owned(),
+            1.0,
+        ),
+        ("coolriel_dead_letters_total".to_owned(), 1.0),
+        (
+            "coolriel_handler_duration_seconds_count{actor=\"UserCreatedActor\"}".to_owned(),
+            users as f64,
+        ),
+        (
+            "coolriel_handler_duration_seconds_count{actor=\"HistoryActor\"}".to_owned(),
+            users as f64 + 3.0,
+        ),
+        (
+            "coolriel_assigned_partitions".to_owned(),
+            f64::from(PARTITIONS),
+        ),
+        (series("partition_high_watermark", 0), high[0] as f64),
+    ] {
+        assert_eq!(
+            sample(&metrics, &series),
+            Some(value),
+            "{series} in\n{metrics}"
+        );
+    }
+    // Nothing failed: no retry, no restart.
+    assert!(
+        !metrics.contains("coolriel_handler_retries_total{"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("coolriel_actor_restarts_total{"),
+        "{metrics}"
+    );
+    assert_eq!(committed(&topic, &group, PARTITIONS), high);
+
+    // Unknown routes and methods: JSON 404.
+    for (method, target) in [
+        ("GET", "/nope"),
+        ("GET", "/metrics/x"),
+        ("POST", "/metrics"),
+    ] {
+        let answer = http(admin, method, target);
+        assert!(
+            answer.status == 404 || answer.status == 405,
+            "{method} {target}: {answer:?}"
+        );
+        assert!(
+            answer.json()["error"].is_string(),
+            "{method} {target}: {answer:?}"
+        );
+    }
+
+    service.shutdown().await.expect("clean shutdown");
+    assert!(
+        std::net::TcpStream::connect(admin).is_err(),
+        "the admin server stops with the service"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gallery_lists_and_serves_the_emails_and_nothing_else() {
+    init_logs();
+    let user_topic = unique("gallery-users");
+    let order_topic = unique("gallery-orders");
+    let group = unique("coolriel");
+    let dir = tempfile::tempdir().expect("temp dir");
+    create_topic(&user_topic, 1).await;
+    create_topic(&order_topic, 1).await;
+    let service = Coolriel::start(config_for(&[&user_topic, &order_topic], &group, dir.path()))
+        .expect("start");
+    let admin = service.admin_addr();
+
+    let producer = producer();
+    publish(&producer, &user_topic, None, &created(1), None).await;
+    publish(&producer, &user_topic, None, &deleted(1), None).await;
+    publish(&producer, &order_topic, None, &order_created(12, 1), None).await;
+    publish(&producer, &order_topic, None, &order_paid(12, 1), None).await;
+    // Written last: the newest email.
+    eventually("four emails", TIMEOUT, || {
+        ["welcome_1", "goodbye_1", "order_12", "receipt_12"]
+            .iter()
+            .all(|stem| dir.path().join(format!("{stem}.html")).exists())
+    })
+    .await;
+    publish(&producer, &user_topic, None, &created(2), None).await;
+    eventually("the newest email", TIMEOUT, || {
+        dir.path().join("welcome_2.html").exists() && history(dir.path()).len() == 5
+    })
+    .await;
+
+    // Readable by everyone, like the history.
+    for name in [
+        "welcome_1.html",
+        "welcome_1.txt",
+        "receipt_12.html",
+        "history.jsonl",
+    ] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o644, "{name}: {mode:o}");
+    }
+
+    let page = get(admin, "/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .is_some_and(|value| value.starts_with("text/html")),
+        "{page:?}"
+    );
+    for stem in [
+        "welcome_1",
+        "goodbye_1",
+        "order_12",
+        "receipt_12",
+        "welcome_2",
+    ] {
+        for extension in ["html", "txt"] {
+            let name = format!("{stem}.{extension}");
+            assert!(
+                page.body
+                    .contains(&format!("<a href=\"/emails/{name}\">{name}</a>")),
+                "{name} not linked in\n{}",
+                page.body
+            );
+        }
+    }
+    for kind in ["welcome", "goodbye", "order", "receipt"] {
+        assert!(
+            page.body.contains(&format!("kind-{kind}\"")),
+            "{kind} not labelled"
+        );
+    }
+    assert!(
+        !page.body.contains("history.jsonl\""),
+        "the history is not an email"
+    );
+    let position = |name: &str| page.body.find(name).expect("listed");
+    assert!(
+        position("welcome_2.html") < position("welcome_1.html"),
+        "newest first:\n{}",
+        page.body
+    );
+
+    let html = get(admin, "/emails/welcome_1.html");
+    assert_eq!(html.status, 200);
+    assert_eq!(
+        html.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(html.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        html.body,
+        std::fs::read_to_string(dir.path().join("welcome_1.html")).expect("file")
+    );
+    assert!(html.body.contains(welcome_marker(user_type_of(1))));
+    let text = get(admin, "/emails/receipt_12.txt");
+    assert_eq!(text.status, 200);
+    assert_eq!(
+        text.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(text.body.contains("User 1"), "{}", text.body);
+
+    let records = get(admin, "/history?limit=2");
+    assert_eq!(records.status, 200);
+    let records = records.json();
+    let records = records.as_array().expect("an array");
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[1]["event_type"], "UserCreated");
+    assert_eq!(records[1]["event"]["id"], 2);
+    assert_eq!(
+        get(admin, "/history").json().as_array().map(Vec::len),
+        Some(5)
+    );
+    let bad = get(admin, "/history?limit=many");
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["error"].is_string());
+
+    // Path tricks: nothing outside the directory, nothing but the emails.
+    std::fs::write(dir.path().join(".hidden"), "secret").expect("hidden file");
+    std::fs::write(dir.path().join(".welcome_3.html"), "secret").expect("hidden email");
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("welcome_99.html")).expect("symlink");
+    for target in [
+        "/emails/..%2F..%2Fetc%2Fpasswd",
+        "/emails/../../etc/passwd",
+        "/emails/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/emails/..",
+        "/emails/%2e%2e",
+        "/emails/.hidden",
+        "/emails/.welcome_3.html",
+        "/emails/history.jsonl",
+        "/emails/welcome_99.html",
+        "/emails/welcome_1.html%00",
+        "/emails/welcome_1.html%2F..%2F..%2Fhistory.jsonl",
+        "/emails/%2Fetc%2Fpasswd",
+        "/emails/%FF",
+        "/emails/",
+        "/emails/welcome_4.html",
+        "/../../etc/passwd",
+    ] {
+        let answer = get(admin, target);
+        assert_eq!(answer.status, 404, "{target}: {answer:?}");
+        assert!(answer.json()["error"].is_string(), "{target}: {answer:?}");
+        assert!(
+            !answer.body.contains("root:"),
+            "{target} leaked /etc/passwd"
+        );
+        assert!(
+            !answer.body.contains("secret"),
+            "{target} leaked a hidden file"
+        );
+    }
+
+    service.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_503_while_the_broker_cannot_be_reached() {
+    init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Nothing listens there: connections are refused at once.
+    let config = Config {
+        bootstrap_servers: "127.0.0.1:1".to_owned(),
+        ..config(&unique("nowhere"), &unique("coolriel"), dir.path())
+    };
+    let service = Coolriel::start(config).expect("the service starts without its broker");
+    let admin = service.admin_addr();
+    assert_eq!(get(admin, "/health-check").status, 200);
+    let ready = get(admin, "/ready");
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert_eq!(
+        ready.json(),
+        serde_json::json!({ "ready": false, "broker": "down", "partitions": 0 })
+    );
+    let metrics = get(admin, "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert_eq!(
+        sample(&metrics.body, "coolriel_assigned_partitions"),
+        Some(0.0)
+    );
+    tokio::time::timeout(Duration::from_secs(30), service.shutdown())
+        .await
+        .expect("shutdown in time")
+        .expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_admin_port_fails_the_start() {
+    init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let config = Config {
+        admin_addr: taken.local_addr().expect("addr"),
+        ..config(&unique("taken"), &unique("coolriel"), dir.path())
+    };
+    let error = Coolriel::start(config).expect_err("the port is taken");
+    assert!(error.to_string().contains("COOLRIEL_ADMIN_ADDR"), "{error}");
+}
