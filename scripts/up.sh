@@ -68,8 +68,8 @@ done
 
 cat >&2 <<MSG
 [up] store-manager: http://$addr   (log: logs/store-manager.log, database: ${DATABASE_URL:-sqlite://data/store.db})
-[up] coolriel: emails in ${OUTPUT_DIR:-output}/   (log: logs/coolriel.log)
-[up] broker: 127.0.0.1:9092, topic user-events   (log: logs/broker.log)
+[up] coolriel: emails in ${OUTPUT_DIR:-output}/, gallery and metrics at http://${COOLRIEL_ADMIN_ADDR:-127.0.0.1:5001}   (log: logs/coolriel.log)
+[up] broker: 127.0.0.1:9092, topics user-events and order-events   (log: logs/broker.log)
 [up] try:  curl -X POST http://$addr/users -H 'content-type: application/json' \\
 [up]         -d '{"name": "Grace Hopper", "email": "ghopper@example.com", "user_type_id": 2}'
 [up] Ctrl-C stops everything.
