@@ -1,0 +1,120 @@
+//! The limits, each one stage alone in a loop: template rendering and atomic file writes
+//! (case 1), and the store's write transaction straight against the database (case 3).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use coolriel::templates::EmailData;
+use coolriel::{EmailKind, Templates};
+use shared_events::UserType;
+use shared_events::lab_time::LabDateTime;
+use store_manager::domain::{UserEmail, UserName};
+use store_manager::services::users::{NewUser, create_user};
+use store_manager::topics::Topics;
+
+use crate::http::LoadResult;
+
+/// Render `events` emails (HTML and text each, as coolriel does per event), welcome and
+/// goodbye alternately over the three user types. Returns the elapsed time and the last
+/// email rendered (the write loop writes copies of it).
+pub(crate) fn render_loop(templates: &Path, events: u64) -> Result<(Duration, String, String)> {
+    let templates = Templates::load(templates).context("cannot load the templates")?;
+    let when = LabDateTime::now();
+    let mut last = (String::new(), String::new());
+    let started = Instant::now();
+    for i in 0..events {
+        let kind = if i % 2 == 0 {
+            EmailKind::Welcome
+        } else {
+            EmailKind::Goodbye
+        };
+        let user_type = UserType::ALL[usize::try_from(i / 2)? % UserType::ALL.len()];
+        let id = i64::try_from(i / 2)?;
+        let data = EmailData::new(
+            id,
+            &format!("Bench User {id}"),
+            &format!("user{id}@bench.example"),
+            user_type,
+            &when,
+        );
+        let email = templates.render(kind, user_type, &data)?;
+        last = std::hint::black_box((email.html, email.text));
+    }
+    Ok((started.elapsed(), last.0, last.1))
+}
+
+/// Write `events` emails into `dir` with `coolriel::output::write_atomically`, two files
+/// per event (`.txt` then `.html`, as coolriel does), one after the other.
+pub(crate) fn write_loop(dir: &Path, events: u64, html: &str, text: &str) -> Result<Duration> {
+    std::fs::create_dir_all(dir)?;
+    let started = Instant::now();
+    for i in 0..events {
+        let prefix = if i % 2 == 0 { "welcome" } else { "goodbye" };
+        let id = i / 2;
+        coolriel::output::write_atomically(
+            &dir.join(format!("{prefix}_{id}.txt")),
+            text.as_bytes(),
+        )?;
+        coolriel::output::write_atomically(
+            &dir.join(format!("{prefix}_{id}.html")),
+            html.as_bytes(),
+        )?;
+    }
+    Ok(started.elapsed())
+}
+
+/// `concurrency` tasks run `store_manager::services::users::create_user` (the user
+/// insert and the outbox insert in one transaction, what `POST /users` does) on the pool
+/// `store_manager::database::connect` opens, for `duration`.
+pub(crate) async fn db_limit(
+    database_url: &str,
+    concurrency: usize,
+    duration: Duration,
+    tag: &str,
+) -> Result<LoadResult> {
+    let db = store_manager::database::connect(database_url)
+        .await
+        .context("cannot connect to the database")?;
+    let topics = Arc::new(Topics {
+        user_events: "bench-limit-users".to_owned(),
+        order_events: "bench-limit-orders".to_owned(),
+    });
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let db = db.clone();
+        let topics = Arc::clone(&topics);
+        let tag = tag.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0_u64;
+            let mut i = 0_u64;
+            while Instant::now() < deadline {
+                i += 1;
+                let new_user = NewUser {
+                    name: UserName::parse(&format!("Bench Limit {worker} {i}"))?,
+                    email: UserEmail::parse(&format!("limit-{tag}-{worker}-{i}@bench.example"))?,
+                    user_type: UserType::ALL[usize::try_from(i)? % 3],
+                };
+                let sent = Instant::now();
+                match create_user(&db, &topics, new_user).await {
+                    Ok(_) => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
+                    Err(_) => errors += 1,
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    let mut result = LoadResult::default();
+    for task in tasks {
+        let (latencies, errors) = task.await??;
+        result.latencies_ms.extend(latencies);
+        result.errors += errors;
+    }
+    result.elapsed = started.elapsed();
+    db.close().await?;
+    Ok(result)
+}

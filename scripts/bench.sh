@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmarks: every stage of the system against its own limit, in one run; writes
+# BENCHMARKS.md (see the `bench` crate for what each case measures).
+#
+#   scripts/bench.sh            full mode (the issue's counts; see BENCHMARKS.md for the time)
+#   scripts/bench.sh --quick    smoke run with scaled-down counts (a few minutes)
+#
+# Options: --runs N (default 3), --cases 1,2,... (default all), --no-mysql (SQLite only),
+# --output FILE (default BENCHMARKS.md in the repository).
+#
+# Everything it uses is private and removed afterwards: a tansu broker on a free port with
+# in-memory storage (memory://: no disk I/O in the broker, so the disk is left to the
+# services under test; the shared broker on 9092 is not touched), SQLite files in a temp
+# directory, and MariaDB databases named bench_<tag>_* on 127.0.0.1:3306 when a server
+# answers there. Release builds only; CARGO_TARGET_DIR defaults to ~/.cache/coolriel/target.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache_dir="${COOLRIEL_CACHE:-$HOME/.cache/coolriel}"
+tansu_bin="$cache_dir/tansu-0.6.0/bin/tansu"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache_dir/target}"
+
+quick=()
+runs=3
+cases=""
+use_mysql=1
+output="$repo_root/BENCHMARKS.md"
+command_line="scripts/bench.sh $*"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --quick) quick=(--quick) ;;
+        --runs) runs="$2"; shift ;;
+        --cases) cases="$2"; shift ;;
+        --no-mysql) use_mysql=0 ;;
+        --output) output="$2"; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        *) echo "unknown option: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+log() { printf '[bench.sh] %s\n' "$*" >&2; }
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+log "building release binaries (store-manager, coolriel, bench)"
+cargo build --release --quiet --bin store-manager --bin coolriel --bin bench \
+    --manifest-path "$repo_root/Cargo.toml"
+
+if [[ ! -x "$tansu_bin" ]]; then
+    "$repo_root/scripts/broker.sh" install
+fi
+
+tag="$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+work="$(mktemp -d "${TMPDIR:-/tmp}/coolriel-bench.XXXXXX")"
+broker_pid=""
+mysql_url=""
+
+cleanup() {
+    if [[ -n "$broker_pid" ]] && kill -0 "$broker_pid" 2>/dev/null; then
+        kill "$broker_pid" 2>/dev/null || true
+        wait "$broker_pid" 2>/dev/null || true
+    fi
+    if [[ -n "$mysql_url" ]] && command -v mysql >/dev/null; then
+        # The harness drops its databases; this catches the ones of an interrupted run.
+        mysql -uroot -h127.0.0.1 -N -e "SHOW DATABASES LIKE 'bench\\_${tag}\\_%'" 2>/dev/null |
+            while read -r db; do mysql -uroot -h127.0.0.1 -e "DROP DATABASE \`$db\`" || true; done
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=""
+for _ in $(seq 1 50); do
+    candidate=$((20000 + RANDOM % 20000))
+    if ! answers "$candidate"; then port=$candidate; break; fi
+done
+[[ -n "$port" ]] || { log "no free port found"; exit 1; }
+
+log "starting a private tansu (memory://) on 127.0.0.1:$port in $work"
+(
+    cd "$work"
+    exec "$tansu_bin" broker --storage-engine memory://tansu/ \
+        --kafka-listener-url "tcp://127.0.0.1:$port" \
+        --kafka-advertised-listener-url "tcp://127.0.0.1:$port"
+) >"$work/tansu.log" 2>&1 &
+broker_pid=$!
+for _ in $(seq 1 100); do
+    answers "$port" && break
+    sleep 0.1
+done
+answers "$port" || { log "tansu did not start:"; tail -n 20 "$work/tansu.log" >&2; exit 1; }
+
+if [[ $use_mysql -eq 1 ]] && answers 3306; then
+    mysql_url="mysql://root@127.0.0.1:3306"
+    log "MariaDB cases on $mysql_url (databases bench_${tag}_*, dropped afterwards)"
+else
+    log "no MariaDB: SQLite cases only"
+fi
+
+bench_args=(
+    "${quick[@]}" --runs "$runs" --brokers "127.0.0.1:$port"
+    --bin-dir "$CARGO_TARGET_DIR/release" --templates "$repo_root/templates"
+    --work "$work" --output "$output" --tag "$tag" --command "$command_line"
+    --broker-description "private tansu 0.6.0, memory:// storage, 127.0.0.1:$port"
+)
+[[ -n "$mysql_url" ]] && bench_args+=(--mysql "$mysql_url")
+[[ -n "$cases" ]] && bench_args+=(--cases "$cases")
+
+cd "$repo_root"
+"$CARGO_TARGET_DIR/release/bench" "${bench_args[@]}"
