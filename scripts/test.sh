@@ -2,13 +2,16 @@
 # Runs the whole test suite against real services: the Kafka-compatible broker (tansu,
 # installed and started by scripts/broker.sh when none answers on 127.0.0.1:9092) and a
 # MySQL-compatible server on 127.0.0.1:3306 (MariaDB, installed from Debian's packages and
-# started when none answers; on CI a missing database is an error, never a skip).
+# started when none answers; on CI a missing database is an error, never a skip), and
+# Debian's chromium for coolriel's headless-browser gallery test (installed when missing;
+# on CI a missing chromium is an error).
 #
 #   scripts/test.sh                 cargo test --workspace
 #   scripts/test.sh -p coolriel     extra arguments go to cargo test
 #
 # Settings: TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306), KAFKA_BOOTSTRAP_SERVERS
-# (default 127.0.0.1:9092), CI (set on CI: never install, fail instead).
+# (default 127.0.0.1:9092), CHROMIUM (a browser binary other than `chromium`), CI (set on
+# CI: never install, fail instead).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,6 +60,19 @@ ensure_mariadb() {
     mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket" 2>/dev/null || true
 }
 
+ensure_chromium() {
+    # coolriel's gallery test drives a real headless browser (Debian's chromium package).
+    if command -v chromium >/dev/null || [[ -n "${CHROMIUM:-}" ]]; then
+        return 0
+    fi
+    if [[ -n "${CI:-}" ]]; then
+        log "chromium is not installed; on CI this is an error (the gallery test needs a headless browser)"
+        return 1
+    fi
+    log "installing chromium from Debian's packages (headless browser for the gallery test)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 drop_leftover_test_databases() {
     command -v mariadb >/dev/null || return 0
     local leftovers
@@ -68,6 +84,7 @@ drop_leftover_test_databases() {
 
 ensure_build_tools
 ensure_mariadb
+ensure_chromium
 drop_leftover_test_databases
 
 # The broker: reuse one that answers, else start a throw-away one with its own log.

@@ -38,9 +38,15 @@
 //! - [`admin`]: the admin HTTP server on `COOLRIEL_ADMIN_ADDR` (default
 //!   `127.0.0.1:5001`), started and stopped with the service: `GET /health-check`
 //!   (liveness), `GET /ready` (200 when the broker answers, else 503), `GET /metrics`,
-//!   and the email gallery (`GET /` lists the emails, newest first, by kind;
-//!   `GET /emails/{file}` serves one, and nothing but the emails; `GET /history` the
-//!   last history records).
+//!   and the email gallery: `GET /` lists the emails, newest first, each with the event
+//!   it was written for (type, user or order id and name, topic, partition, offset,
+//!   time, from the tail of `history.jsonl`), under a count of the events handled by
+//!   type; plain server-rendered HTML that reloads itself every 5 s. `GET /emails/{file}`
+//!   serves one email, and nothing but the emails; `GET /history` the last history
+//!   records; `GET /preview` lists the 12 template variants and `GET /preview/{name}`
+//!   (`welcome_client`, `payment_receipt_manager.txt`, ...) renders one with sample data
+//!   (404 JSON for an unknown name). `tests/gallery_browser.rs` checks it in headless
+//!   chromium and keeps a screenshot (`<target>/test-artifacts/gallery.png`).
 //! - [`metrics`]: [`Metrics`], the Prometheus families (prefix `coolriel`): events by
 //!   type and outcome, handler latency, dead letters, retries, actor restarts, and per
 //!   owned partition the committed offset, high watermark and lag, read from the broker

@@ -97,6 +97,8 @@ pub struct Metrics {
     /// The source of the three partition families, so that a commit and a broker reading
     /// can each update their part and the lag follows.
     partitions: Mutex<BTreeMap<PartitionLabels, PartitionOffsets>>,
+    /// The same counts as `events`, readable by the gallery (a family cannot be listed).
+    event_counts: Mutex<BTreeMap<String, u64>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -176,6 +178,7 @@ impl Default for Metrics {
             high_watermark,
             lag,
             partitions: Mutex::new(BTreeMap::new()),
+            event_counts: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -189,6 +192,21 @@ impl Metrics {
                 outcome,
             })
             .inc();
+        *self
+            .event_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(event_type.to_owned())
+            .or_default() += 1;
+    }
+
+    /// The messages done so far by event type, whatever their outcome (the sums of
+    /// `coolriel_events_handled_total` over `outcome`), by type name.
+    pub fn event_counts(&self) -> BTreeMap<String, u64> {
+        self.event_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// One delivery to `actor` took `seconds`, whatever its answer.

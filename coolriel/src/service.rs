@@ -293,7 +293,7 @@ async fn serve(
 ) -> Result<(), ServiceError> {
     let actors = WaitGroup::new();
     let arbiters: [Arbiter; 5] = std::array::from_fn(|_| Arbiter::new());
-    let mailer = Mailer::new(templates, &config.output_dir);
+    let mailer = Mailer::new(Arc::clone(&templates), &config.output_dir);
     let metrics = admin.metrics;
 
     let welcome = start_handler(
@@ -348,6 +348,7 @@ async fn serve(
             monitor: admin.monitor,
             partitions: Arc::clone(&partitions),
             output_dir: config.output_dir.clone(),
+            templates,
         },
         config.lag_refresh_interval,
     )

@@ -1,6 +1,11 @@
 //! The email gallery: `GET /` lists the emails in `OUTPUT_DIR`, newest first, each
-//! labelled with its kind (welcome, goodbye, order, receipt) and linked to its HTML and
-//! plain-text files; `GET /emails/{file}` serves one of them; `GET /history` gives the
+//! labelled with its kind (welcome, goodbye, order, receipt), linked to its HTML and
+//! plain-text files, and shown with the event it was written for (type, user or order id
+//! and name, topic, partition, offset, time: the latest record of the matching event type
+//! and aggregate id among the last 5000 lines of `history.jsonl`, read from the end); above
+//! them, the events handled since start-up by type (the counts behind
+//! `coolriel_events_handled_total`). The page reloads itself every 5 s (a `refresh` meta
+//! tag: no script). `GET /emails/{file}` serves one of them; `GET /history` gives the
 //! last records of `history.jsonl` as JSON.
 //!
 //! Only names the service itself writes are served: `{kind}_{id}.{html|txt}` exactly as
@@ -9,7 +14,7 @@
 //! out of the directory). Anything else is a 404 with a JSON body, so no path trick
 //! reads outside `OUTPUT_DIR`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom};
@@ -20,8 +25,10 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
+use shared_events::Event;
 
 use super::{AdminState, error_response};
+use crate::handlers::history::HistoryRecord;
 use crate::templates::{EmailKind, Format, email_file_name};
 
 /// Rows shown at most by the gallery (the newest).
@@ -126,14 +133,96 @@ pub fn list_emails(dir: &Path) -> io::Result<Vec<ListedEmail>> {
     Ok(emails)
 }
 
+/// History records read at most, from the end, to find each email's event.
+const HISTORY_LINES_SCANNED: usize = 5000;
+/// The gallery reloads itself this often (seconds): the counts and the list stay live.
+const REFRESH_SECONDS: u32 = 5;
+
+/// The event an email was written for, as the history recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailEvent {
+    pub event_type: String,
+    /// The user's id (user events) or the customer's (order events).
+    pub user_id: i64,
+    /// The user's name, or the customer's.
+    pub name: String,
+    /// The order's id, for order events.
+    pub order_id: Option<i64>,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The broker's timestamp (RFC 3339), when the message had one.
+    pub timestamp: Option<String>,
+}
+
+/// The email kind an event produces, its aggregate id, and what the gallery shows of it.
+fn email_event(record: HistoryRecord) -> Option<((EmailKind, i64), EmailEvent)> {
+    let (kind, id, user_id, name, order_id) = match record.event.event {
+        Event::UserCreated(user) => (EmailKind::Welcome, user.id, user.id, user.name, None),
+        Event::UserDeleted(user) => (EmailKind::Goodbye, user.id, user.id, user.name, None),
+        Event::OrderCreated(order) => (
+            EmailKind::OrderConfirmation,
+            order.id,
+            order.user_id,
+            order.user_name,
+            Some(order.id),
+        ),
+        Event::OrderPaid(order) => (
+            EmailKind::PaymentReceipt,
+            order.id,
+            order.user_id,
+            order.user_name,
+            Some(order.id),
+        ),
+        Event::OrderDeleted(_) => return None,
+    };
+    Some((
+        (kind, id),
+        EmailEvent {
+            event_type: record.event_type,
+            user_id,
+            name,
+            order_id,
+            topic: record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+        },
+    ))
+}
+
+/// For each (kind, id), the latest event of the matching type among the history `lines`
+/// (oldest first); lines that are not records are skipped.
+pub fn email_events(lines: &[String]) -> HashMap<(EmailKind, i64), EmailEvent> {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<HistoryRecord>(line).ok())
+        .filter_map(email_event)
+        .collect()
+}
+
 /// `GET /`: the gallery page.
 pub(super) async fn index(state: web::Data<AdminState>) -> HttpResponse {
     let dir = state.output_dir.clone();
-    let listing = web::block(move || list_emails(&dir)).await;
+    let listing = web::block(move || {
+        let emails = list_emails(&dir)?;
+        let lines = match last_lines(&dir.join("history.jsonl"), HISTORY_LINES_SCANNED) {
+            Ok(lines) => lines,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(error),
+        };
+        Ok((emails, email_events(&lines)))
+    })
+    .await;
     match listing {
-        Ok(Ok(emails)) => HttpResponse::Ok()
+        Ok(Ok((emails, events))) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
-            .body(render_gallery(&state.output_dir, &emails)),
+            .body(render_gallery(
+                &state.output_dir,
+                &emails,
+                &events,
+                &state.metrics.event_counts(),
+            )),
         Ok(Err(error)) => {
             tracing::warn!(dir = %state.output_dir.display(), error = %error, "cannot list the emails");
             error_response(
@@ -148,32 +237,59 @@ pub(super) async fn index(state: web::Data<AdminState>) -> HttpResponse {
     }
 }
 
-/// The gallery page for `emails` (already sorted); every name is escaped.
-pub fn render_gallery(dir: &Path, emails: &[ListedEmail]) -> String {
-    let mut counts: BTreeMap<&str, usize> = EmailKind::ALL
+/// The gallery page for `emails` (already sorted), each with its event from `events`,
+/// and the events handled by type (`counts`); everything shown is escaped.
+pub fn render_gallery(
+    dir: &Path,
+    emails: &[ListedEmail],
+    events: &HashMap<(EmailKind, i64), EmailEvent>,
+    counts: &BTreeMap<String, u64>,
+) -> String {
+    let mut by_kind: BTreeMap<&str, usize> = EmailKind::ALL
         .iter()
         .map(|kind| (kind_label(*kind), 0))
         .collect();
     for email in emails {
-        *counts.entry(kind_label(email.kind)).or_default() += 1;
+        *by_kind.entry(kind_label(email.kind)).or_default() += 1;
     }
-    let mut page = String::with_capacity(1024 + emails.len().min(MAX_LISTED) * 256);
-    page.push_str(concat!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-        "<title>coolriel: emails</title>\n<style>\n",
-        "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\n",
-        "table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}\n",
-        ".kind{font-weight:600}.kind-welcome{color:#1b7f3b}.kind-goodbye{color:#8a5a00}",
-        ".kind-order{color:#1f5fa8}.kind-receipt{color:#6b3fa0}\n",
-        "</style>\n</head>\n<body>\n<h1>Emails</h1>\n"
-    ));
+    let mut page = String::with_capacity(2048 + emails.len().min(MAX_LISTED) * 512);
+    let _ = write!(
+        page,
+        concat!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+            "<meta http-equiv=\"refresh\" content=\"{refresh}\">\n",
+            "<title>coolriel: emails</title>\n<style>\n",
+            "body{{font-family:system-ui,sans-serif;margin:1rem;color:#222}}\n",
+            "table{{border-collapse:collapse;margin-bottom:1.5rem}}td,th{{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top;font-size:.9rem}}\n",
+            ".kind{{font-weight:600}}.kind-welcome{{color:#1b7f3b}}.kind-goodbye{{color:#8a5a00}}",
+            ".kind-order{{color:#1f5fa8}}.kind-receipt{{color:#6b3fa0}}.muted{{color:#888}}.time{{white-space:nowrap}}.topic{{word-break:break-all;min-width:13rem}}\n",
+            "</style>\n</head>\n<body>\n<h1>Emails</h1>\n"
+        ),
+        refresh = REFRESH_SECONDS
+    );
     let _ = writeln!(
         page,
-        "<p>In <code>{}</code>: {} email{}, newest first ({}). <a href=\"/history\">history</a> · <a href=\"/metrics\">metrics</a></p>",
+        "<p>Events handled since start-up, by type (refreshed every {REFRESH_SECONDS} s):</p>"
+    );
+    page.push_str("<table id=\"event-counts\">\n<thead><tr><th>Event type</th><th>Count</th></tr></thead>\n<tbody>\n");
+    if counts.is_empty() {
+        page.push_str("<tr><td colspan=\"2\" class=\"muted\">none yet</td></tr>\n");
+    }
+    for (event_type, count) in counts {
+        let _ = writeln!(
+            page,
+            "<tr><td>{}</td><td>{count}</td></tr>",
+            escape_html(event_type)
+        );
+    }
+    page.push_str("</tbody>\n</table>\n");
+    let _ = writeln!(
+        page,
+        "<p>In <code>{}</code>: {} email{}, newest first ({}). <a href=\"/preview\">template previews</a> · <a href=\"/history\">history</a> · <a href=\"/metrics\">metrics</a></p>",
         escape_html(&dir.display().to_string()),
         emails.len(),
         if emails.len() == 1 { "" } else { "s" },
-        counts
+        by_kind
             .iter()
             .map(|(kind, count)| format!("{kind}: {count}"))
             .collect::<Vec<_>>()
@@ -182,20 +298,43 @@ pub fn render_gallery(dir: &Path, emails: &[ListedEmail]) -> String {
     if emails.len() > MAX_LISTED {
         let _ = writeln!(page, "<p>Showing the newest {MAX_LISTED}.</p>");
     }
-    page.push_str("<table>\n<thead><tr><th>Written (UTC)</th><th>Kind</th><th>For</th><th>HTML</th><th>Text</th></tr></thead>\n<tbody>\n");
+    page.push_str("<table id=\"emails\">\n<thead><tr><th>Written (UTC)</th><th>Kind</th><th>For</th><th>HTML</th><th>Text</th><th>Event</th><th>Topic</th><th>Partition</th><th>Offset</th><th>Event time (UTC)</th></tr></thead>\n<tbody>\n");
     for email in emails.iter().take(MAX_LISTED) {
         let written =
             DateTime::<Utc>::from(email.modified).to_rfc3339_opts(SecondsFormat::Secs, true);
-        let subject = match email.kind {
-            EmailKind::Welcome | EmailKind::Goodbye => "user",
-            EmailKind::OrderConfirmation | EmailKind::PaymentReceipt => "order",
-        };
         let label = kind_label(email.kind);
+        let event = events.get(&(email.kind, email.id));
+        let subject = match (event, email.kind) {
+            (Some(event), _) => match event.order_id {
+                Some(order_id) => format!(
+                    "order {order_id}<br>user {} {}",
+                    event.user_id,
+                    escape_html(&event.name)
+                ),
+                None => format!("user {} {}", event.user_id, escape_html(&event.name)),
+            },
+            (None, EmailKind::Welcome | EmailKind::Goodbye) => format!("user {}", email.id),
+            (None, EmailKind::OrderConfirmation | EmailKind::PaymentReceipt) => {
+                format!("order {}", email.id)
+            }
+        };
+        let event_cells = match event {
+            Some(event) => format!(
+                "<td>{}</td><td class=\"topic\">{}</td><td>{}</td><td>{}</td><td class=\"time\">{}</td>",
+                escape_html(&event.event_type),
+                escape_html(&event.topic),
+                event.partition,
+                event.offset,
+                escape_html(event.timestamp.as_deref().unwrap_or("-")),
+            ),
+            None => format!(
+                "<td colspan=\"5\" class=\"muted\">not in the last {HISTORY_LINES_SCANNED} history records</td>"
+            ),
+        };
         let _ = writeln!(
             page,
-            "<tr><td>{written}</td><td class=\"kind kind-{label}\" title=\"{title}\">{label}</td><td>{subject} {id}</td><td>{html}</td><td>{text}</td></tr>",
+            "<tr><td class=\"time\">{written}</td><td class=\"kind kind-{label}\" title=\"{title}\">{label}</td><td>{subject}</td><td>{html}</td><td>{text}</td>{event_cells}</tr>",
             title = kind_title(email.kind),
-            id = email.id,
             html = file_link(email.html.as_deref()),
             text = file_link(email.text.as_deref()),
         );
@@ -416,7 +555,13 @@ mod tests {
             escape_html(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
-        let page = render_gallery(Path::new("out<put>"), &[]);
+        let page = render_gallery(
+            Path::new("out<put>"),
+            &[],
+            &HashMap::new(),
+            &BTreeMap::from([("<x>".to_owned(), 3)]),
+        );
+        assert!(page.contains("<td>&lt;x&gt;</td><td>3</td>"), "{page}");
         assert!(page.contains("out&lt;put&gt;"), "{page}");
     }
 
@@ -473,12 +618,67 @@ mod tests {
                 ),
             ]
         );
-        let page = render_gallery(dir.path(), &emails);
+        let page = render_gallery(dir.path(), &emails, &HashMap::new(), &BTreeMap::new());
         assert!(
             page.contains("<a href=\"/emails/receipt_2.html\">receipt_2.html</a>"),
             "{page}"
         );
         assert!(page.find("receipt_2.html") < page.find("welcome_1.html"));
+    }
+
+    #[test]
+    fn each_email_gets_the_latest_record_of_its_event_type() {
+        use shared_events::{EventEnvelope, UserCreated, UserDeleted, UserType};
+        let user = |id: i64, name: &str| UserCreated {
+            id,
+            name: name.into(),
+            email: "a@example.com".into(),
+            user_type: UserType::Client,
+        };
+        let record = |event: Event, offset: i64| HistoryRecord {
+            topic: "user-events".into(),
+            partition: 1,
+            offset,
+            key: None,
+            timestamp: Some("2025-11-09T14:03:20.123Z".into()),
+            event_type: event.event_type().as_str().to_owned(),
+            event: EventEnvelope::new(event),
+        };
+        let created = user(7, "Ada");
+        let lines: Vec<String> = [
+            record(Event::UserCreated(created.clone()), 3),
+            record(Event::UserCreated(user(7, "Ada <L>")), 9),
+            record(
+                Event::UserDeleted(UserDeleted {
+                    id: 7,
+                    name: "Ada".into(),
+                    email: "a@example.com".into(),
+                    user_type: UserType::Client,
+                }),
+                10,
+            ),
+        ]
+        .iter()
+        .map(|record| serde_json::to_string(record).expect("json"))
+        .chain(["not json".to_owned()])
+        .collect();
+        let events = email_events(&lines);
+        let welcome = &events[&(EmailKind::Welcome, 7)];
+        assert_eq!((welcome.offset, welcome.name.as_str()), (9, "Ada <L>"));
+        assert_eq!(events[&(EmailKind::Goodbye, 7)].offset, 10);
+        let emails = [ListedEmail {
+            kind: EmailKind::Welcome,
+            id: 7,
+            html: Some("welcome_7.html".into()),
+            text: None,
+            modified: SystemTime::now(),
+        }];
+        let page = render_gallery(Path::new("out"), &emails, &events, &BTreeMap::new());
+        assert!(page.contains("user 7 Ada &lt;L&gt;"), "{page}");
+        assert!(
+            page.contains("<td>UserCreated</td><td class=\"topic\">user-events</td><td>1</td><td>9</td><td class=\"time\">2025-11-09T14:03:20.123Z</td>"),
+            "{page}"
+        );
     }
 
     #[test]

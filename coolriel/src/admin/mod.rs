@@ -6,9 +6,11 @@
 //! | `GET /health-check`   | 200 `{"status":"ok"}`: the process answers (liveness)          |
 //! | `GET /ready`          | 200 when the broker answers a metadata request within 1 s, else 503: `{"ready":..,"broker":"up"\|"down","partitions":n}` |
 //! | `GET /metrics`        | Prometheus/OpenMetrics text (see [`crate::metrics`])           |
-//! | `GET /`               | the email gallery: the emails in `OUTPUT_DIR`, newest first    |
+//! | `GET /`               | the email gallery: the emails in `OUTPUT_DIR`, newest first, each with the event it came from (from the tail of `history.jsonl`), and the events handled by type; refreshes itself every 5 s |
 //! | `GET /emails/{file}`  | one email file (`welcome_7.html`, `receipt_12.txt`, ...)       |
 //! | `GET /history?limit=` | the last `limit` (default 50, at most 1000) history records    |
+//! | `GET /preview`        | every template variant, each linked to its preview             |
+//! | `GET /preview/{name}` | one variant (`welcome_client`, `.txt` for the text) rendered with sample data; 404 JSON for an unknown name |
 //!
 //! Anything else is a 404 with a JSON `{"error":..}` body, as are the files the gallery
 //! does not serve (see [`gallery`]).
@@ -19,6 +21,7 @@
 //! `COOLRIEL_LAG_REFRESH_MS` through the [`Monitor`], also on a blocking thread.
 
 pub mod gallery;
+pub mod preview;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -36,6 +39,7 @@ use tokio::sync::oneshot;
 use crate::kafka::context::{self, PartitionMap};
 use crate::kafka::monitor::Monitor;
 use crate::metrics::Metrics;
+use crate::templates::Templates;
 
 /// How long readiness waits for the broker.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -53,6 +57,8 @@ pub struct AdminState {
     pub partitions: PartitionMap,
     /// `OUTPUT_DIR`: the emails and `history.jsonl`.
     pub output_dir: PathBuf,
+    /// The loaded templates, for `GET /preview/{template}`.
+    pub templates: Arc<Templates>,
 }
 
 impl AdminState {
@@ -151,7 +157,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .route("/", web::get().to(gallery::index))
         .route("/emails/{file}", web::get().to(gallery::email))
-        .route("/history", web::get().to(gallery::history));
+        .route("/history", web::get().to(gallery::history))
+        .route("/preview", web::get().to(preview::index))
+        .route("/preview/{template}", web::get().to(preview::show));
 }
 
 /// Liveness, as the store's: the process answers.
