@@ -5,54 +5,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::spawn_app;
 use test_support::Backend;
-
-fn chromium() -> PathBuf {
-    if let Ok(path) = std::env::var("CHROMIUM") {
-        return PathBuf::from(path);
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("chromium"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!("chromium is not installed (apt-get install -y chromium, or set CHROMIUM)")
-        })
-}
-
-/// The DOM of `url` after chromium rendered it.
-fn dump_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().expect("browser profile");
-    let output = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .output()
-        .expect("chromium runs");
-    assert!(
-        output.status.success(),
-        "chromium failed on {url}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use test_support::browser::{chromium, dump_dom};
 
 #[actix_web::test]
 async fn users_created_through_the_api_get_emails_listed_in_the_gallery() {

@@ -39,19 +39,12 @@ impl PrivateBroker {
     }
 
     fn answers(&self) -> bool {
-        std::net::TcpStream::connect_timeout(
-            &std::net::SocketAddr::from(([127, 0, 0, 1], self.port)),
-            Duration::from_millis(200),
-        )
-        .is_ok()
+        crate::port_answers(self.port)
     }
 
     /// Stops the broker (SIGKILL: the harshest outage); its log stays on disk.
     pub fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill().ok();
-            process.wait().ok();
-        }
+        crate::kill(self.process.take());
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.answers() {
             assert!(Instant::now() < deadline, "the private broker did not stop");
@@ -101,9 +94,6 @@ impl PrivateBroker {
 
 impl Drop for PrivateBroker {
     fn drop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill().ok();
-            process.wait().ok();
-        }
+        crate::kill(self.process.take());
     }
 }

@@ -8,9 +8,11 @@
 //! - [`broker`]: [`PrivateBroker`], a tansu process of the test's own that it may stop
 //!   and restart (outage tests), so the shared broker is never disturbed.
 //! - [`mariadb`]: [`PrivateMariaDb`], the same for the database.
+//! - [`browser`]: headless chromium (`dump_dom`, `browse` with any flags, e.g. a screenshot).
 #![allow(clippy::unwrap_used)]
 
 pub mod broker;
+pub mod browser;
 pub mod database;
 pub mod kafka;
 pub mod mariadb;
@@ -30,4 +32,21 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("cannot find a free port")
+}
+
+/// Whether something accepts connections on 127.0.0.1:`port`.
+pub(crate) fn port_answers(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        std::time::Duration::from_millis(200),
+    )
+    .is_ok()
+}
+
+/// SIGKILLs a child process (if any) and reaps it.
+pub(crate) fn kill(process: Option<std::process::Child>) {
+    if let Some(mut process) = process {
+        process.kill().ok();
+        process.wait().ok();
+    }
 }

@@ -48,19 +48,12 @@ impl PrivateMariaDb {
     }
 
     fn answers(&self) -> bool {
-        std::net::TcpStream::connect_timeout(
-            &std::net::SocketAddr::from(([127, 0, 0, 1], self.port)),
-            Duration::from_millis(200),
-        )
-        .is_ok()
+        crate::port_answers(self.port)
     }
 
     /// Kills the server (SIGKILL: as abrupt as a crash or a cut cable); the data stays.
     pub fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill().ok();
-            process.wait().ok();
-        }
+        crate::kill(self.process.take());
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.answers() {
             assert!(
@@ -107,9 +100,6 @@ impl PrivateMariaDb {
 
 impl Drop for PrivateMariaDb {
     fn drop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.kill().ok();
-            process.wait().ok();
-        }
+        crate::kill(self.process.take());
     }
 }

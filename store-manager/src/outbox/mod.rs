@@ -32,9 +32,27 @@ pub use publisher::{
 
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait as _, ConnectionTrait, DbErr, Set};
-use shared_events::EventEnvelope;
+use shared_events::{Event, EventEnvelope};
 
 use crate::entities::outbox;
+use crate::topics::Topics;
+
+/// Wraps `event` in a new envelope and writes it to the outbox on `connection` (the
+/// transaction making the change), on the topic `topics` names for its type. Returns the
+/// event's id.
+pub async fn enqueue_event(
+    connection: &impl ConnectionTrait,
+    topics: &Topics,
+    event: Event,
+) -> Result<uuid::Uuid, DbErr> {
+    let envelope = EventEnvelope::new(event);
+    enqueue(
+        connection,
+        topics.for_event(envelope.event_type()),
+        &envelope,
+    )
+    .await
+}
 
 /// Writes `envelope` to the outbox on `connection`, which should be the transaction that
 /// makes the change the event describes. Returns the event's id.

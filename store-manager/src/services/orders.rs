@@ -15,9 +15,7 @@ use sea_orm::{
     ActiveValue::NotSet, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait as _, FromQueryResult, QueryFilter as _, QueryOrder as _, Set, Statement,
 };
-use shared_events::{
-    Event, EventEnvelope, Money, OrderCreated, OrderDeleted, OrderItem, OrderPaid, UserType,
-};
+use shared_events::{Event, Money, OrderCreated, OrderDeleted, OrderItem, OrderPaid, UserType};
 
 use crate::database;
 use crate::entities::{order, order_item, product, stock, user};
@@ -257,7 +255,7 @@ pub async fn create_order(
     .exec(&transaction)
     .await?;
     let order_id = i64::from(order_key);
-    let envelope = EventEnvelope::new(Event::OrderCreated(OrderCreated {
+    let event = Event::OrderCreated(OrderCreated {
         id: order_id,
         user_id: customer.id,
         user_name: customer.name,
@@ -265,13 +263,8 @@ pub async fn create_order(
         user_type: customer.user_type,
         items,
         total,
-    }));
-    let event_id = outbox::enqueue(
-        &transaction,
-        topics.for_event(envelope.event_type()),
-        &envelope,
-    )
-    .await?;
+    });
+    let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
     transaction.commit().await?;
     tracing::info!(order_id, user_id = customer.id, total = %total, %event_id, "order created");
     Ok(order_id)
@@ -317,7 +310,7 @@ pub async fn set_paid(
         let customer = customer(&transaction, i64::from(found.user_id))
             .await?
             .ok_or_else(|| DbErr::Custom(format!("order {id} has no user")))?;
-        let envelope = EventEnvelope::new(Event::OrderPaid(OrderPaid {
+        let event = Event::OrderPaid(OrderPaid {
             id,
             user_id: customer.id,
             user_name: customer.name,
@@ -325,13 +318,8 @@ pub async fn set_paid(
             user_type: customer.user_type,
             items: order_lines(&transaction, key).await?,
             total: Money::from_cents(found.total_cents),
-        }));
-        let event_id = outbox::enqueue(
-            &transaction,
-            topics.for_event(envelope.event_type()),
-            &envelope,
-        )
-        .await?;
+        });
+        let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
         tracing::info!(order_id = id, %event_id, "order paid");
     }
     transaction.commit().await?;
@@ -378,7 +366,7 @@ pub async fn delete_order(
     let customer = customer(&transaction, i64::from(found.user_id))
         .await?
         .ok_or_else(|| DbErr::Custom(format!("order {id} has no user")))?;
-    let envelope = EventEnvelope::new(Event::OrderDeleted(OrderDeleted {
+    let event = Event::OrderDeleted(OrderDeleted {
         id,
         user_id: customer.id,
         user_name: customer.name,
@@ -387,13 +375,8 @@ pub async fn delete_order(
         items,
         total: Money::from_cents(found.total_cents),
         was_paid: found.is_paid,
-    }));
-    let event_id = outbox::enqueue(
-        &transaction,
-        topics.for_event(envelope.event_type()),
-        &envelope,
-    )
-    .await?;
+    });
+    let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
     transaction.commit().await?;
     tracing::info!(order_id = id, %event_id, "order deleted, stock put back");
     Ok(())

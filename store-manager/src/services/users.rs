@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::NotSet, DatabaseConnection, DbErr, EntityTrait as _, ModelTrait as _, Set, SqlErr,
 };
-use shared_events::{Event, EventEnvelope, UserCreated, UserDeleted, UserType};
+use shared_events::{Event, UserCreated, UserDeleted, UserType};
 
 use crate::database;
 use crate::domain::{UserEmail, UserName};
@@ -80,18 +80,13 @@ pub async fn create_user(
         _ => UserError::Database(error),
     })?;
     let id = i64::from(inserted.last_insert_id);
-    let envelope = EventEnvelope::new(Event::UserCreated(UserCreated {
+    let event = Event::UserCreated(UserCreated {
         id,
         name: new_user.name.into_inner(),
         email,
         user_type: new_user.user_type,
-    }));
-    let event_id = outbox::enqueue(
-        &transaction,
-        topics.for_event(envelope.event_type()),
-        &envelope,
-    )
-    .await?;
+    });
+    let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
     transaction.commit().await?;
     tracing::info!(user_id = id, %event_id, "user created");
     Ok(id)
@@ -139,18 +134,13 @@ pub async fn delete_user(
     if removed.rows_affected != 1 {
         return Err(UserError::NotFound(id));
     }
-    let envelope = EventEnvelope::new(Event::UserDeleted(UserDeleted {
+    let event = Event::UserDeleted(UserDeleted {
         id,
         name: found.name,
         email: found.email,
         user_type,
-    }));
-    let event_id = outbox::enqueue(
-        &transaction,
-        topics.for_event(envelope.event_type()),
-        &envelope,
-    )
-    .await?;
+    });
+    let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
     transaction.commit().await?;
     tracing::info!(user_id = id, %event_id, "user deleted");
     Ok(())
