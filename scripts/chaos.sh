@@ -15,5 +15,15 @@ cargo build --bin store-manager --bin coolriel
 bins="${CARGO_TARGET_DIR:-$repo_root/target}/debug"
 work="$(mktemp -d -t coolriel-chaos.XXXXXX)"
 echo "[chaos] work directory: $work (logs in $work/logs)" >&2
-python3 scripts/chaos.py --work "$work" --bins "$bins" --tansu "$tansu" "$@"
+if ! python3 scripts/chaos.py --work "$work" --bins "$bins" --tansu "$tansu" "$@"; then
+    # The work directory stays for a look; CI shows the lifecycle lines that explain a failure.
+    for name in coolriel store-manager broker; do
+        log="$work/logs/$name.log"
+        [[ -f "$log" ]] || continue
+        echo "[chaos] last lifecycle lines of $log:" >&2
+        grep -v -e 'email written' -e 'librdkafka' "$log" | tail -n 40 >&2 || true
+    done
+    echo "[chaos] failed; work directory kept: $work" >&2
+    exit 1
+fi
 rm -rf "$work"

@@ -2,16 +2,15 @@
 # Runs the whole test suite against real services: the Kafka-compatible broker (tansu,
 # installed and started by scripts/broker.sh when none answers on 127.0.0.1:9092) and a
 # MySQL-compatible server on 127.0.0.1:3306 (MariaDB, installed from Debian's packages and
-# started when none answers; on CI a missing database is an error, never a skip), and
-# Debian's chromium for coolriel's headless-browser gallery test (installed when missing;
-# on CI a missing chromium is an error).
+# started when none answers), and Debian's chromium for coolriel's headless-browser gallery
+# test (installed when missing). A database or browser that cannot be installed or started
+# is an error, on CI as anywhere: the scenarios that need them never skip silently.
 #
 #   scripts/test.sh                 cargo test --workspace
 #   scripts/test.sh -p coolriel     extra arguments go to cargo test
 #
 # Settings: TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306), KAFKA_BOOTSTRAP_SERVERS
-# (default 127.0.0.1:9092), CHROMIUM (a browser binary other than `chromium`), CI (set on
-# CI: never install, fail instead).
+# (default 127.0.0.1:9092), CHROMIUM (a browser binary other than `chromium`).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,10 +37,6 @@ ensure_mariadb() {
         return 0
     fi
     if ! command -v mariadbd >/dev/null; then
-        if [[ -n "${CI:-}" ]]; then
-            log "no MySQL-compatible server on 127.0.0.1:3306 and MariaDB is not installed; on CI this is an error"
-            return 1
-        fi
         log "installing MariaDB from Debian's packages"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null
     fi
@@ -64,10 +59,6 @@ ensure_chromium() {
     # coolriel's gallery test drives a real headless browser (Debian's chromium package).
     if command -v chromium >/dev/null || [[ -n "${CHROMIUM:-}" ]]; then
         return 0
-    fi
-    if [[ -n "${CI:-}" ]]; then
-        log "chromium is not installed; on CI this is an error (the gallery test needs a headless browser)"
-        return 1
     fi
     log "installing chromium from Debian's packages (headless browser for the gallery test)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

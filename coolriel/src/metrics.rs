@@ -9,6 +9,7 @@
 //! | `coolriel_handler_retries_total`              | `actor`                 | failed deliveries tried again             |
 //! | `coolriel_actor_restarts_total`               | `actor`                 | restarts by a supervisor after a panic    |
 //! | `coolriel_assigned_partitions`                |                         | partitions this instance owns now         |
+//! | `coolriel_group_rejoins_total`                |                         | rejoins by the assignment watchdog        |
 //! | `coolriel_partition_committed_offset`         | `topic`, `partition`    | the group's committed offset              |
 //! | `coolriel_partition_high_watermark`           | `topic`, `partition`    | the partition's end offset                |
 //! | `coolriel_partition_lag`                      | `topic`, `partition`    | high watermark − committed offset         |
@@ -91,6 +92,7 @@ pub struct Metrics {
     retries: Family<ActorLabels, Counter>,
     restarts: Family<ActorLabels, Counter>,
     assigned_partitions: Gauge,
+    group_rejoins: Counter,
     committed: Family<PartitionLabels, Gauge>,
     high_watermark: Family<PartitionLabels, Gauge>,
     lag: Family<PartitionLabels, Gauge>,
@@ -148,6 +150,12 @@ impl Default for Metrics {
             "Partitions this instance owns",
             assigned_partitions.clone(),
         );
+        let group_rejoins = Counter::default();
+        registry.register(
+            "group_rejoins",
+            "Times the assignment watchdog rejoined the group after a rebalance left this member without partitions",
+            group_rejoins.clone(),
+        );
         let committed = Family::<PartitionLabels, Gauge>::default();
         registry.register(
             "partition_committed_offset",
@@ -174,6 +182,7 @@ impl Default for Metrics {
             retries,
             restarts,
             assigned_partitions,
+            group_rejoins,
             committed,
             high_watermark,
             lag,
@@ -226,6 +235,11 @@ impl Metrics {
 
     pub fn restarted(&self, actor: &'static str) {
         self.restarts.get_or_create(&ActorLabels { actor }).inc();
+    }
+
+    /// The assignment watchdog rejoined the group.
+    pub fn group_rejoined(&self) {
+        self.group_rejoins.inc();
     }
 
     /// Offsets the group committed (the consumer's commit callback).

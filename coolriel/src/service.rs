@@ -7,7 +7,9 @@
 //!   (welcome, goodbye, order confirmation, payment receipt, history), each on its own
 //!   arbiter because they do blocking file I/O.
 //! - **coolriel-consumer** owns the Kafka consumer and polls its main queue, which serves
-//!   the rebalance callbacks; the callbacks start and drain the partition actors.
+//!   the rebalance callbacks; the callbacks start and drain the partition actors. Beside
+//!   the poll loop, the assignment watchdog ([`crate::kafka::watchdog`]) rejoins the group
+//!   if a broken rebalance left this member idle while partitions go unread.
 //!
 //! The consumer subscribes to every topic of `COOLRIEL_TOPICS` (by default `user-events`
 //! and `order-events`) in one group, and `<topic>.dlq` is created for each of them; every
@@ -45,7 +47,7 @@ use crate::kafka::context::{self, CoolrielContext, PartitionMap};
 use crate::kafka::dead_letter::DeadLetters;
 use crate::kafka::monitor::Monitor;
 use crate::kafka::partition::PartitionDeps;
-use crate::kafka::{LiveConsumer, admin, consumer_config};
+use crate::kafka::{LiveConsumer, admin, consumer_config, watchdog};
 use crate::metrics::Metrics;
 use crate::output::remove_stale_temp_files;
 use crate::registry::Registry;
@@ -524,6 +526,7 @@ fn consume(
             let _ = ready.send(Err(StartError::Aborted));
             return;
         };
+        let metrics = Arc::clone(&deps.metrics);
         let context = CoolrielContext::new(partitions, arbiter, deps, config.drain_timeout, token);
         let consumer: LiveConsumer = match consumer_config(&config).create_with_context(context) {
             Ok(consumer) => consumer,
@@ -552,6 +555,13 @@ fn consume(
             "subscribed"
         );
         let _ = ready.send(Ok(()));
+        let watchdog = watchdog::spawn(
+            Arc::downgrade(&consumer),
+            config.group_id.clone(),
+            config.topics.clone(),
+            config.session_timeout,
+            metrics,
+        );
 
         let mut stop = stop;
         loop {
@@ -570,6 +580,8 @@ fn consume(
         }
 
         tracing::info!(actor = "Consumer", "stopping: draining partitions");
+        // Before anything else: a rejoin now would fight the drain.
+        watchdog.stop().await;
         let reports = consumer.context().close();
         for report in &reports {
             tracing::debug!(

@@ -277,6 +277,14 @@ impl ConsumerContext for CoolrielContext {
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(assigned) = rebalance {
+            if assigned.count() == 0 {
+                // Normal when the group has more members than partitions; otherwise the
+                // watchdog (`super::watchdog`) notices and rejoins.
+                tracing::info!(
+                    actor = CONSUMER,
+                    "rebalanced: no partition assigned to this member"
+                );
+            }
             self.start_partitions(assigned);
         }
     }

@@ -8,12 +8,15 @@
 //! - [`admin`]: creating the dead-letter topics (tansu does not create topics on use).
 //! - [`monitor`]: the admin server's own client (readiness, committed offsets and
 //!   watermarks for the lag gauges).
+//! - [`watchdog`]: rejoins the group when a broken rebalance left this member with no
+//!   partition in a group small enough for each member to have one.
 
 pub mod admin;
 pub mod context;
 pub mod dead_letter;
 pub mod monitor;
 pub mod partition;
+pub mod watchdog;
 
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
