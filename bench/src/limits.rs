@@ -45,23 +45,30 @@ pub(crate) fn render_loop(templates: &Path, events: u64) -> Result<(Duration, St
     Ok((started.elapsed(), last.0, last.1))
 }
 
-/// Write `events` emails into `dir` with `coolriel::output::write_atomically`, two files
-/// per event (`.txt` then `.html`, as coolriel does), one after the other.
+/// Write `events` emails into `dir` the way coolriel's email actors do, alone in one
+/// thread: two files per event (`.txt` then `.html`) with `coolriel::output::replace_file`,
+/// and `coolriel::output::sync_file_system` once per full batch
+/// (`coolriel::SyncBatch::default().max_messages` events, the most coolriel ever puts in
+/// one sync) and once at the end, so every file is durable when it returns.
 pub(crate) fn write_loop(dir: &Path, events: u64, html: &str, text: &str) -> Result<Duration> {
     std::fs::create_dir_all(dir)?;
+    let batch = u64::try_from(coolriel::SyncBatch::default().max_messages)?;
+    let mut unsynced = Vec::new();
     let started = Instant::now();
     for i in 0..events {
         let prefix = if i % 2 == 0 { "welcome" } else { "goodbye" };
         let id = i / 2;
-        coolriel::output::write_atomically(
-            &dir.join(format!("{prefix}_{id}.txt")),
-            text.as_bytes(),
-        )?;
-        coolriel::output::write_atomically(
-            &dir.join(format!("{prefix}_{id}.html")),
-            html.as_bytes(),
-        )?;
+        for (extension, contents) in [("txt", text), ("html", html)] {
+            let path = dir.join(format!("{prefix}_{id}.{extension}"));
+            coolriel::output::replace_file(&path, contents.as_bytes())?;
+            unsynced.push(path);
+        }
+        if (i + 1) % batch == 0 {
+            coolriel::output::sync_file_system(dir, &unsynced)?;
+            unsynced.clear();
+        }
     }
+    coolriel::output::sync_file_system(dir, &unsynced)?;
     Ok(started.elapsed())
 }
 

@@ -23,6 +23,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::handlers::SyncBatch;
+
 /// A setting that is present but cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -93,10 +95,9 @@ pub struct Config {
     /// `KAFKA_SESSION_TIMEOUT_MS`: how soon the group notices a member that died without
     /// leaving (SIGKILL) and gives its partitions to the others.
     pub session_timeout: Duration,
-    /// History lines written and fsynced together.
-    pub history_max_batch: usize,
-    /// How long the first line of a history batch waits for company before the flush.
-    pub history_flush_interval: Duration,
+    /// How the history and the emails are made durable in batches: at most this many
+    /// messages per sync, and the first of a batch waits at most this long for company.
+    pub sync_batch: SyncBatch,
     /// `COOLRIEL_ADMIN_ADDR`: where the admin HTTP server listens (health, readiness,
     /// metrics, the email gallery). Port 0 picks a free port (tests);
     /// [`CoolrielHandle::admin_addr`](crate::CoolrielHandle::admin_addr) tells which.
@@ -122,8 +123,7 @@ impl Default for Config {
             max_in_flight: 64,
             drain_timeout: Duration::from_secs(10),
             session_timeout: Duration::from_secs(10),
-            history_max_batch: 256,
-            history_flush_interval: Duration::from_millis(5),
+            sync_batch: SyncBatch::default(),
             admin_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 5001)),
             lag_refresh_interval: Duration::from_secs(5),
         }

@@ -22,19 +22,22 @@
 //!   one consumer thread (rebalance callbacks), one admin server worker.
 //! - [`kafka`]: the consumer context and its rebalance callbacks, the [`PartitionActor`]
 //!   (one per assigned partition of any topic, fed by that partition's own queue), the
-//!   dead-letter producer and the client settings.
+//!   dead-letter producer, the client settings, and the assignment watchdog (rejoins the
+//!   group when a broken rebalance left this member idle while partitions go unread).
 //! - [`offsets`]: [`OffsetTracker`], which says what may be committed while several
 //!   messages of a partition are in flight.
 //! - [`registry`]: [`Registry`], which maps event types to the actors that handle them,
 //!   and the typed [`Deliver`] message they receive.
 //! - [`handlers`]: [`EventHandler`] and the supervised [`HandlerActor`] that runs one
-//!   (panics become restarts); the email handlers ([`UserCreatedActor`],
+//!   (panics become restarts, work is made durable in batches before it is acknowledged);
+//!   the email handlers ([`UserCreatedActor`],
 //!   [`UserDeletedActor`], [`OrderCreatedActor`], [`OrderPaidActor`]) and the
 //!   [`HistoryActor`], which records every event of every topic.
 //! - [`templates`]: the Handlebars email templates (strict mode), 4 kinds × 3 user types ×
 //!   HTML and text, all loaded once at start-up (a missing one stops the start).
-//! - [`output`]: atomic file writes (temporary file, fsync, rename), mode 0644 so the
-//!   gallery or another user can read them.
+//! - [`output`]: atomic file writes (temporary file, rename), durable at once (fsyncs) or
+//!   for a whole batch with one file-system sync; mode 0644 so the gallery or another user
+//!   can read them.
 //! - [`admin`]: the admin HTTP server on `COOLRIEL_ADMIN_ADDR` (default
 //!   `127.0.0.1:5001`), started and stopped with the service: `GET /health-check`
 //!   (liveness), `GET /ready` (200 when the broker answers, else 503), `GET /metrics`,
@@ -92,7 +95,7 @@ pub use handlers::email::{
     PaymentReceiptEmails, UserCreatedActor, UserDeletedActor, WelcomeEmails,
 };
 pub use handlers::history::{HistoryActor, HistoryRecord};
-pub use handlers::{EventHandler, HandlerActor, HandlerError};
+pub use handlers::{EventHandler, HandlerActor, HandlerError, SyncBatch};
 pub use kafka::partition::PartitionActor;
 pub use metrics::Metrics;
 pub use offsets::OffsetTracker;

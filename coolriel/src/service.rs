@@ -42,7 +42,7 @@ use crate::handlers::email::{
     GoodbyeEmails, Mailer, OrderConfirmationEmails, PaymentReceiptEmails, WelcomeEmails,
 };
 use crate::handlers::history::HistoryActor;
-use crate::handlers::{EventHandler, HandlerActor};
+use crate::handlers::{EventHandler, HandlerActor, SyncBatch};
 use crate::kafka::context::{self, CoolrielContext, PartitionMap};
 use crate::kafka::dead_letter::DeadLetters;
 use crate::kafka::monitor::Monitor;
@@ -303,30 +303,34 @@ async fn serve(
         WelcomeEmails::new(mailer.clone()),
         &actors,
         &metrics,
+        config.sync_batch,
     );
     let goodbye = start_handler(
         &arbiters[1],
         GoodbyeEmails::new(mailer.clone()),
         &actors,
         &metrics,
+        config.sync_batch,
     );
     let confirmation = start_handler(
         &arbiters[2],
         OrderConfirmationEmails::new(mailer.clone()),
         &actors,
         &metrics,
+        config.sync_batch,
     );
     let receipt = start_handler(
         &arbiters[3],
         PaymentReceiptEmails::new(mailer),
         &actors,
         &metrics,
+        config.sync_batch,
     );
     let history = {
         let history = HistoryActor::new(
             config.history_path(),
-            config.history_max_batch,
-            config.history_flush_interval,
+            config.sync_batch.max_messages,
+            config.sync_batch.interval,
         )
         .with_metrics(Arc::clone(&metrics));
         let token = actors.token();
@@ -412,9 +416,12 @@ fn start_handler<H: EventHandler>(
     handler: H,
     actors: &WaitGroup,
     metrics: &Arc<Metrics>,
+    batch: SyncBatch,
 ) -> Addr<HandlerActor<H>> {
     let token = actors.token();
-    let actor = HandlerActor::new(handler).with_metrics(Arc::clone(metrics));
+    let actor = HandlerActor::new(handler)
+        .with_metrics(Arc::clone(metrics))
+        .with_batch(batch);
     Supervisor::start_in_arbiter(&arbiter.handle(), move |_| actor.watched(token))
 }
 

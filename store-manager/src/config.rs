@@ -61,7 +61,7 @@ pub struct OutboxSettings {
 
 /// How much longer than a message timeout the outbox lease must be (database time of a
 /// round, clock differences between replicas).
-const LEASE_MARGIN: Duration = Duration::from_secs(10);
+pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/store.db?mode=rwc";
 

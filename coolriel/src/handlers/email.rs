@@ -20,19 +20,22 @@ use serde::Serialize;
 use shared_events::{OrderCreated, OrderPaid, UserCreated, UserDeleted, UserType};
 
 use super::{EventHandler, HandlerActor, HandlerError};
-use crate::output::write_atomically;
+use crate::output::{replace_file, sync_file_system};
 use crate::registry::EventContext;
 use crate::templates::{
     EmailData, EmailKind, Format, OrderEmailData, OrderView, Templates, email_file_name,
 };
 
-/// Renders and writes emails.
+/// Renders and writes emails. Each email actor has its own (clones share the templates,
+/// not the files waiting for their sync).
 #[derive(Debug, Clone)]
 pub struct Mailer {
     /// Compiled once at start-up, shared by every email actor.
     templates: Arc<Templates>,
     /// `OUTPUT_DIR`.
     dir: PathBuf,
+    /// Files written since the last [`Mailer::sync`]: whole, not durable yet.
+    unsynced: Vec<PathBuf>,
 }
 
 impl Mailer {
@@ -40,7 +43,25 @@ impl Mailer {
         Mailer {
             templates,
             dir: dir.into(),
+            unsynced: Vec::new(),
         }
+    }
+
+    /// Whether files were written since the last [`Mailer::sync`].
+    pub fn has_unsynced(&self) -> bool {
+        !self.unsynced.is_empty()
+    }
+
+    /// Make the files written since the last call durable, all at once.
+    pub fn sync(&mut self) -> Result<(), HandlerError> {
+        if self.unsynced.is_empty() {
+            return Ok(());
+        }
+        sync_file_system(&self.dir, &self.unsynced).map_err(|error| {
+            HandlerError::Transient(format!("cannot sync {}: {error}", self.dir.display()))
+        })?;
+        self.unsynced.clear();
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -49,7 +70,7 @@ impl Mailer {
 
     /// Render and write a user email (welcome, goodbye), named after the user's id.
     pub fn send_user(
-        &self,
+        &mut self,
         kind: EmailKind,
         user: UserView<'_>,
         context: &EventContext,
@@ -66,7 +87,7 @@ impl Mailer {
 
     /// Render and write an order email (confirmation, receipt), named after the order's id.
     pub fn send_order(
-        &self,
+        &mut self,
         kind: EmailKind,
         order: OrderView<'_>,
         context: &EventContext,
@@ -75,12 +96,12 @@ impl Mailer {
         self.send(kind, order.user_type, order.order_id, &data)
     }
 
-    /// Render `data` with the `kind` template of `user_type` and write `{prefix}_{id}`.
-    /// The plain-text file is written first, so an HTML file on disk always has its
-    /// alternative beside it. A render error is permanent (the same event will fail the
-    /// same way), a write error transient.
+    /// Render `data` with the `kind` template of `user_type` and write `{prefix}_{id}`
+    /// (durable at the next [`Mailer::sync`]). The plain-text file is written first, so an
+    /// HTML file on disk always has its alternative beside it. A render error is permanent
+    /// (the same event will fail the same way), a write error transient.
     fn send(
-        &self,
+        &mut self,
         kind: EmailKind,
         user_type: UserType,
         id: i64,
@@ -92,11 +113,27 @@ impl Mailer {
             .map_err(|error| HandlerError::Permanent(error.to_string()))?;
         let text_path = self.dir.join(email_file_name(kind, id, Format::Text));
         let html_path = self.dir.join(email_file_name(kind, id, Format::Html));
-        write_atomically(&text_path, rendered.text.as_bytes())
-            .and_then(|()| write_atomically(&html_path, rendered.html.as_bytes()))
+        replace_file(&text_path, rendered.text.as_bytes())
+            .and_then(|()| replace_file(&html_path, rendered.html.as_bytes()))
             .map_err(|error| HandlerError::Transient(error.to_string()))?;
+        self.unsynced.push(text_path);
+        self.unsynced.push(html_path.clone());
         Ok(html_path)
     }
+}
+
+/// The two [`EventHandler`] methods of an email handler, whose files are made durable by
+/// its `mailer` in batches.
+macro_rules! durable_through_mailer {
+    () => {
+        fn has_unsynced_work(&self) -> bool {
+            self.mailer.has_unsynced()
+        }
+
+        fn make_durable(&mut self) -> Result<(), HandlerError> {
+            self.mailer.sync()
+        }
+    };
 }
 
 /// The fields of a user both events carry.
@@ -124,6 +161,7 @@ impl WelcomeEmails {
 impl EventHandler for WelcomeEmails {
     type Event = UserCreated;
     const NAME: &'static str = "UserCreatedActor";
+    durable_through_mailer!();
 
     fn handle(&mut self, event: &UserCreated, context: &EventContext) -> Result<(), HandlerError> {
         let user = UserView {
@@ -154,6 +192,7 @@ impl GoodbyeEmails {
 impl EventHandler for GoodbyeEmails {
     type Event = UserDeleted;
     const NAME: &'static str = "UserDeletedActor";
+    durable_through_mailer!();
 
     fn handle(&mut self, event: &UserDeleted, context: &EventContext) -> Result<(), HandlerError> {
         let user = UserView {
@@ -184,6 +223,7 @@ impl OrderConfirmationEmails {
 impl EventHandler for OrderConfirmationEmails {
     type Event = OrderCreated;
     const NAME: &'static str = "OrderCreatedActor";
+    durable_through_mailer!();
 
     fn handle(&mut self, event: &OrderCreated, context: &EventContext) -> Result<(), HandlerError> {
         let path = self
@@ -210,6 +250,7 @@ impl PaymentReceiptEmails {
 impl EventHandler for PaymentReceiptEmails {
     type Event = OrderPaid;
     const NAME: &'static str = "OrderPaidActor";
+    durable_through_mailer!();
 
     fn handle(&mut self, event: &OrderPaid, context: &EventContext) -> Result<(), HandlerError> {
         let path = self

@@ -2,8 +2,8 @@
 //! alike, the [`Registry`](crate::registry::Registry) routes them all here), with where it
 //! came from, appended to `OUTPUT_DIR/history.jsonl`, one JSON object a line.
 //!
-//! Lines are written and fsynced in batches (up to `history_max_batch` lines, or whatever
-//! arrived within `history_flush_interval` of the first one), and each message is
+//! Lines are written and fsynced in batches (up to `sync_batch.max_messages` lines, or
+//! whatever arrived within `sync_batch.interval` of the first one; see `Config::sync_batch`), and each message is
 //! acknowledged only after the fsync of its batch: the partition actor stores an offset
 //! only when its line is durable, so the history is at least once too. A crash can leave
 //! half a line at the end; it is cut off when the file is opened again.
