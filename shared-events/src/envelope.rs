@@ -121,3 +121,25 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         .map(Decoded::Event)
         .map_err(|source| DecodeError::InvalidEvent { event_type, source })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_event(bytes: &[u8]) -> EventEnvelope {
+        match decode(bytes) {
+            Ok(Decoded::Event(envelope)) => envelope,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_datetime_with_nanoseconds_survives_a_round_trip() {
+        // The input the `decode` fuzz target found (fuzz/fuzz_targets/decode.rs).
+        let input = br#"{"event": "UserDeleted", "id" :7, "name": "Ada Lovelace", "email": "alovelace@example.com", "datetime": "2025-11-09 14:0:40.5000913"}"#;
+        let envelope = decode_event(input);
+        let encoded = envelope.encode();
+        assert_eq!(decode_event(&encoded), envelope);
+        assert_eq!(decode_event(&encoded).encode(), encoded);
+    }
+}

@@ -8,7 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Python prints no fraction when the microseconds are zero (`2025-11-09 14:03:12`)
 /// and `isoformat()` puts a `T` in the middle; all three are accepted. We always write
 /// six fractional digits, in UTC (the lab wrote local time without a zone; the zone-aware
-/// instant is in `occurred_at`).
+/// instant is in `occurred_at`). A value never holds more than microseconds, whether made
+/// here or read (more digits are truncated), so it always reads back as itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LabDateTime(NaiveDateTime);
 
@@ -23,10 +24,7 @@ pub struct InvalidLabDateTime(String);
 impl LabDateTime {
     /// Truncated to microseconds, the lab's precision, so a value survives a round trip.
     pub fn from_utc(instant: DateTime<Utc>) -> Self {
-        let naive = instant.naive_utc();
-        let micros = naive.and_utc().timestamp_subsec_micros();
-        let truncated = naive.with_nanosecond(micros * 1_000).unwrap_or(naive);
-        LabDateTime(truncated)
+        LabDateTime(truncate_to_micros(instant.naive_utc()))
     }
 
     pub fn now() -> Self {
@@ -37,13 +35,24 @@ impl LabDateTime {
         self.0
     }
 
+    /// Digits past the microseconds (`14:03:12.123456789`) are accepted and dropped: the
+    /// value is what we would write (`14:03:12.123456`), so an event decoded, encoded and
+    /// decoded again is the same event.
     pub fn parse(text: &str) -> Result<Self, InvalidLabDateTime> {
         READ_FORMATS
             .iter()
             .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-            .map(LabDateTime)
+            .map(|naive| LabDateTime(truncate_to_micros(naive)))
             .ok_or_else(|| InvalidLabDateTime(text.to_owned()))
     }
+}
+
+/// Drops the nanoseconds below the microsecond (a leap second's extra second stays).
+fn truncate_to_micros(naive: NaiveDateTime) -> NaiveDateTime {
+    let nanos = naive.nanosecond();
+    naive
+        .with_nanosecond(nanos - nanos % 1_000)
+        .unwrap_or(naive)
 }
 
 use chrono::Timelike as _;
@@ -101,6 +110,20 @@ mod tests {
                 "{bad:?} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn reads_more_digits_as_the_microseconds_it_writes() {
+        // Found by the `decode` fuzz target: nanoseconds were kept when read but not
+        // written, so a re-encoded event decoded to another datetime.
+        let parsed = LabDateTime::parse("2025-11-09 14:0:40.5000913").expect("lab format");
+        assert_eq!(parsed.to_string(), "2025-11-09 14:00:40.500091");
+        assert_eq!(LabDateTime::parse(&parsed.to_string()), Ok(parsed));
+        let nanos = LabDateTime::parse("2025-11-09T14:03:12.123456789").expect("nanoseconds");
+        assert_eq!(
+            nanos,
+            LabDateTime::parse("2025-11-09 14:03:12.123456").expect("micros")
+        );
     }
 
     #[test]

@@ -1,5 +1,17 @@
 //! One step of the outbox: read the oldest pending rows, send them, mark what was acked.
+//!
+//! # Marking overlaps the next round
+//! The update that marks a round's acknowledged rows published runs in the background
+//! while the next round reads and sends, so a commit never waits for the previous round's
+//! database write (on SQLite that write also queues behind the requests for the one write
+//! lock). The next round skips the rows being marked, and every key they belong to: a
+//! key's next event is sent only once its previous one is both acknowledged and marked,
+//! so if the marking fails (the rows stay pending and are sent again) the copies still
+//! come before that key's later events. A round awaits the previous marking before it
+//! starts its own, and so does every way out that reports the outbox as drained
+//! ([`PublishOutcome::Empty`], [`OutboxPublisher::pending`], the lease release).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -68,9 +80,44 @@ pub struct OutboxPublisher {
     /// Whether this replica held the lease at its last round, to log changes only.
     leading: AtomicBool,
     /// Held for a whole round: two rounds at once (the actor's and the shutdown drain)
-    /// would publish the same rows twice. Inside: until when this replica holds the lease,
-    /// as it last wrote it, so that most rounds need no lease write at all.
-    round: tokio::sync::Mutex<Option<DateTime<Utc>>>,
+    /// would publish the same rows twice.
+    round: tokio::sync::Mutex<RoundState>,
+}
+
+/// What one round leaves to the next.
+#[derive(Debug, Default)]
+struct RoundState {
+    /// Until when this replica holds the lease, as it last wrote it, so that most rounds
+    /// need no lease write at all.
+    lease_until: Option<DateTime<Utc>>,
+    /// The previous round's marking, if it may still be running.
+    marking: Option<Marking>,
+}
+
+/// Acknowledged rows whose `published_at` update runs in the background (see the module
+/// documentation).
+#[derive(Debug)]
+struct Marking {
+    ids: HashSet<i64>,
+    /// `(topic, key)` of those rows: their next events wait for the marking.
+    keys: HashSet<(String, String)>,
+    task: tokio::task::JoinHandle<Result<(), DbErr>>,
+}
+
+impl RoundState {
+    /// Wait for the previous round's marking; its failure is this call's error (the rows
+    /// stay pending and the next round sends them again).
+    async fn finish_marking(&mut self) -> Result<(), OutboxError> {
+        let Some(marking) = self.marking.take() else {
+            return Ok(());
+        };
+        match marking.task.await {
+            Ok(result) => Ok(result?),
+            Err(error) => Err(OutboxError::Database(DbErr::Custom(format!(
+                "the published_at update did not finish: {error}"
+            )))),
+        }
+    }
 }
 
 impl std::fmt::Debug for OutboxPublisher {
@@ -111,7 +158,7 @@ impl OutboxPublisher {
             lease_duration: outbox.lease_duration,
             lease_needed: kafka.message_timeout + crate::config::LEASE_MARGIN,
             leading: AtomicBool::new(false),
-            round: tokio::sync::Mutex::new(None),
+            round: tokio::sync::Mutex::new(RoundState::default()),
         })
     }
 
@@ -123,27 +170,43 @@ impl OutboxPublisher {
 
     /// Publishes the oldest pending rows (one batch) and marks those the broker acked.
     pub async fn try_publish_next(&self) -> Result<PublishOutcome, OutboxError> {
-        let mut lease_until = self.round.lock().await;
-        if !self.hold_lease(&mut lease_until).await? {
+        let mut state = self.round.lock().await;
+        if !self.hold_lease(&mut state.lease_until).await? {
+            state.finish_marking().await?;
             return Ok(PublishOutcome::Standby);
         }
-        let rows = outbox::Entity::find()
+        let (marking_ids, marking_keys) = state
+            .marking
+            .as_ref()
+            .map(|marking| (marking.ids.clone(), marking.keys.clone()))
+            .unwrap_or_default();
+        let mut rows = outbox::Entity::find()
             .filter(outbox::Column::PublishedAt.is_null())
             .order_by_asc(outbox::Column::Id)
-            .limit(self.batch_size)
+            .limit(self.batch_size + marking_ids.len() as u64)
             .all(&self.db)
             .await?;
+        rows.retain(|row| !marking_ids.contains(&row.id));
         if rows.is_empty() {
+            state.finish_marking().await?;
             return Ok(PublishOutcome::Empty);
         }
+        rows.truncate(usize::try_from(self.batch_size).unwrap_or(usize::MAX));
         // One row per key and topic per round: a key's next event is sent only after the
-        // previous one was acknowledged, so no failure, whatever its kind, can let a later
-        // event of an aggregate reach the topic before an earlier one.
-        let mut keys_in_round = std::collections::HashSet::new();
-        let rows: Vec<outbox::Model> = rows
-            .into_iter()
-            .filter(|row| keys_in_round.insert((row.topic.clone(), row.event_key.clone())))
-            .collect();
+        // previous one was acknowledged (and marked), so no failure, whatever its kind, can
+        // let a later event of an aggregate reach the topic before an earlier one.
+        let mut rows = first_row_per_key(&rows, &marking_keys);
+        if rows.is_empty() {
+            // Every key waits for the marking: wait with them.
+            state.finish_marking().await?;
+            let all = outbox::Entity::find()
+                .filter(outbox::Column::PublishedAt.is_null())
+                .order_by_asc(outbox::Column::Id)
+                .limit(self.batch_size)
+                .all(&self.db)
+                .await?;
+            rows = first_row_per_key(&all, &HashSet::new());
+        }
         let deliveries = rows.iter().map(|row| {
             let headers = OwnedHeaders::new()
                 .insert(Header {
@@ -202,12 +265,21 @@ impl OutboxPublisher {
                 }
             }
         }
+        // Only one marking at a time, in round order.
+        state.finish_marking().await?;
         if !published.is_empty() {
-            outbox::Entity::update_many()
+            let ids: HashSet<i64> = published.iter().copied().collect();
+            let keys = rows
+                .iter()
+                .filter(|row| ids.contains(&row.id))
+                .map(|row| (row.topic.clone(), row.event_key.clone()))
+                .collect();
+            let db = self.db.clone();
+            let update = outbox::Entity::update_many()
                 .col_expr(outbox::Column::PublishedAt, Expr::value(acked_at))
-                .filter(outbox::Column::Id.is_in(published.iter().copied()))
-                .exec(&self.db)
-                .await?;
+                .filter(outbox::Column::Id.is_in(published.iter().copied()));
+            let task = tokio::spawn(async move { update.exec(&db).await.map(|_| ()) });
+            state.marking = Some(Marking { ids, keys, task });
         }
         self.metrics.published(published.len() as u64);
         self.metrics.publish_failed(failed.len() as u64);
@@ -280,8 +352,9 @@ impl OutboxPublisher {
     /// Gives the lease up (graceful shutdown), so another replica takes over at once
     /// instead of after the lease expires.
     pub async fn release_lease(&self) -> Result<(), OutboxError> {
-        let mut lease_until = self.round.lock().await;
-        *lease_until = None;
+        let mut state = self.round.lock().await;
+        state.finish_marking().await?;
+        state.lease_until = None;
         outbox_lease::Entity::update_many()
             .col_expr(outbox_lease::Column::Owner, Expr::value(String::new()))
             .col_expr(
@@ -305,8 +378,9 @@ impl OutboxPublisher {
         Ok(total)
     }
 
-    /// Rows not yet acknowledged by the broker.
+    /// Rows not yet acknowledged by the broker (once the marking in flight is done).
     pub async fn pending(&self) -> Result<u64, OutboxError> {
+        self.round.lock().await.finish_marking().await?;
         Ok(pending_rows(&self.db).await?)
     }
 
@@ -353,6 +427,22 @@ impl OutboxPublisher {
             tracing::warn!(%error, "producer did not flush before shutdown");
         }
     }
+}
+
+/// The first row of each `(topic, key)` of `rows` (which are in id order), leaving out
+/// the keys in `waiting`.
+fn first_row_per_key(
+    rows: &[outbox::Model],
+    waiting: &HashSet<(String, String)>,
+) -> Vec<outbox::Model> {
+    let mut seen = HashSet::new();
+    rows.iter()
+        .filter(|row| {
+            let key = (row.topic.clone(), row.event_key.clone());
+            !waiting.contains(&key) && seen.insert(key)
+        })
+        .cloned()
+        .collect()
 }
 
 /// Rows not yet acknowledged by the broker (metrics read it through the request pool).
