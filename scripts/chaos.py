@@ -2,20 +2,51 @@
 """Chaos runs against the real binaries, a private tansu broker and SQLite: kill things,
 then count what survived. Driven by scripts/chaos.sh; Python's standard library only.
 
-Cases (each prints sent, published, emailed, lost, duplicated):
+Cases (each prints its counts: sent, published, emailed, lost, duplicated, ...):
   consumer-crash  users created while coolriel is SIGKILLed and restarted at random moments:
                   every user gets a whole welcome email; copies are only rewrites.
+                  quick: 400 users, 5 kills; full: 50 000 users, 5 kills.
   producer-crash  users created while store-manager is SIGKILLed and restarted under load:
                   every 201 has its event; no event for a user that was never committed.
+                  quick: 200+ users, 3 kills; full: 25 000+ users, 5 kills.
   broker-outage   the broker stopped while users are created at a steady rate: every
                   request answers 201, every event is published after the broker returns,
-                  created before deleted for every user.
+                  created before deleted for every user. quick: 5 s; full: 20 s; 20 req/s.
+  load            mixed traffic at a steady open-loop rate (--load-rate, default 100 req/s;
+                  quick: 40 s, full: 600 s, --load-seconds): in every 20 requests 7 create
+                  users (all 3 types), 4 read one, 1 deletes one, 3 create orders, 1 pays
+                  one, 2 read one, 1 reads a report, 1 reads a product or its stock. Every
+                  request gets its 2xx; no request starts over 1 s late (the rate is held);
+                  the RSS of store-manager and coolriel (sampled every 1 s quick, 5 s full)
+                  does not grow: last quarter's average <= first quarter's x 1.5 + 16 MiB;
+                  outbox pending rows (store-manager's /metrics) stay <= max(50, rate);
+                  after the stop, coolriel's lag is 0 on every partition and every email
+                  (welcome, goodbye, order, receipt) is written within 10 s.
+  graceful-shutdown  users created at a steady rate (--shutdown-rate, default 50/s; half
+                  on new connections, half on kept-alive ones). store-manager SIGTERMed
+                  under the load: exit 0 within 8 s, every request it committed answered
+                  201, no outbox row pending before it is restarted, every 201 on the topic.
+                  Then coolriel SIGTERMed under the load, and again while it works through
+                  the backlog of its downtime: exit 0 within 8 s each time, every user
+                  emailed after the restarts; redeliveries (history.jsonl lines beyond the
+                  copies on the topic) counted. quick: 1 cycle, 5 s of load before each
+                  SIGTERM; full: 5 cycles, 20 s.
 """
-import argparse, json, os, random, signal, socket, sqlite3, subprocess, sys, threading, time
-import urllib.error, urllib.request
+import argparse, itertools, json, os, random, re, signal, socket, sqlite3, subprocess, sys, threading, time
+import http.client, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# coolriel's lag gauges are read from the broker this often (COOLRIEL_LAG_REFRESH_MS).
+LAG_REFRESH = 0.5
+# After the load stops, coolriel must have handled and committed everything within this.
+LAG_ZERO_BOUND = 10
+# SIGTERM to exit, for either service (store-manager: in-flight requests, then the outbox
+# drain, itself bounded by 5 s; coolriel: in-flight messages, the commit, leaving the group).
+EXIT_BOUND = 8
+# A memory leak shows as the last quarter's average RSS above the first quarter's by more
+# than this factor plus this slack (see the load case in RELIABILITY.md for the reasoning).
+MEMORY_GROWTH_FACTOR, MEMORY_GROWTH_SLACK_MIB = 1.5, 16
 
 
 def free_port():
@@ -44,6 +75,8 @@ class System:
         self.output = os.path.join(work, "output")
         self.db_path = os.path.join(work, "store.db")
         self.procs = {}
+        self.admin_port = None
+        self.local = threading.local()  # post_user_keepalive's connections
         os.makedirs(os.path.join(work, "logs"), exist_ok=True)
 
     def _spawn(self, name, argv, env=None, cwd=None):
@@ -60,6 +93,18 @@ class System:
                                "--kafka-listener-url", url, "--kafka-advertised-listener-url", url],
                     cwd=self.work)
         wait_port(self.broker_port)
+        # tansu 0.6.0's SQLite schema has no index on `header (topition, offset_id)`, so a
+        # fetch scans every header of the log for each record it returns: a fetch of N
+        # records costs N x (all messages x 2). Past ~10 000 events per topic a replay from
+        # the start (1 MiB fetches, ~3 000 records each) gets no answer for 30 s and fails
+        # (measured: 29 000 user events, "no message for 30s"; 2.1 s with this index). The
+        # index changes no data and no answer of the broker, only how fast it finds them.
+        db = sqlite3.connect(os.path.join(self.work, "tansu.db"), timeout=30)
+        try:
+            db.execute("CREATE INDEX IF NOT EXISTS chaos_header_record ON header (topition, offset_id)")
+            db.commit()
+        finally:
+            db.close()
 
     def create_topics(self):
         for topic in ["user-events", "user-events.dlq", "order-events", "order-events.dlq"]:
@@ -77,11 +122,15 @@ class System:
         wait_port(self.http_port)
 
     def start_coolriel(self):
+        # The admin port is kept: the load case scrapes coolriel's lag gauges there, read
+        # from the broker every COOLRIEL_LAG_REFRESH_MS.
+        self.admin_port = free_port()
         self._spawn("coolriel", [os.path.join(self.bins, "coolriel"), "run"], env={
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "OUTPUT_DIR": self.output,
             "TEMPLATES_DIR": os.path.join(ROOT, "templates"),
-            "COOLRIEL_ADMIN_ADDR": f"127.0.0.1:{free_port()}",
+            "COOLRIEL_ADMIN_ADDR": f"127.0.0.1:{self.admin_port}",
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "COOLRIEL_LAG_REFRESH_MS": str(int(LAG_REFRESH * 1000)),
         }, cwd=self.work)
 
     def kill(self, name):
@@ -89,6 +138,29 @@ class System:
         if proc:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+
+    def terminate(self, name, timeout=30):
+        """SIGTERM `name`; its exit code (None if it had to be SIGKILLed after `timeout`)
+        and the seconds it took to exit."""
+        proc = self.procs.pop(name)
+        started = time.time()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            code = None
+        return code, time.time() - started
+
+    def pid(self, name):
+        proc = self.procs.get(name)
+        return proc.pid if proc else None
+
+    def log_text(self, name):
+        with open(os.path.join(self.work, "logs", f"{name}.log"), encoding="utf-8",
+                  errors="replace") as f:
+            return f.read()
 
     def stop_all(self):
         for name in list(self.procs):
@@ -107,6 +179,23 @@ class System:
         except OSError:
             return None, None
 
+    def post_user_keepalive(self, n):
+        """post_user on this thread's persistent connection (HTTP/1.1 keep-alive, as a
+        client's connection pool does); a new one after an error."""
+        body = json.dumps({"name": f"Chaos {n}", "email": f"chaos{n}@example.com",
+                           "user_type_id": 1 + n % 3})
+        if getattr(self.local, "conn", None) is None:
+            self.local.conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=15)
+        try:
+            self.local.conn.request("POST", "/users", body, {"content-type": "application/json"})
+            response = self.local.conn.getresponse()
+            raw = response.read()
+            return response.status, json.loads(raw).get("user_id") if response.status == 201 else None
+        except (OSError, http.client.HTTPException):
+            self.local.conn.close()
+            self.local.conn = None
+            return None, None
+
     def delete_user(self, user_id):
         request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}/users/{user_id}",
                                          method="DELETE")
@@ -117,6 +206,43 @@ class System:
             return error.code
         except OSError:
             return None
+
+    def call(self, method, path, body=None, port=None):
+        """One request to store-manager (or to `port`): (status, the JSON body decoded, or
+        the text of any other body); (None, None) when nothing answered."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{port or self.http_port}{path}",
+                                         data=data, method=method,
+                                         headers={"content-type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                raw = response.read()
+                if response.headers.get_content_type() == "application/json":
+                    return response.status, json.loads(raw)
+                return response.status, raw.decode("utf-8", "replace")
+        except urllib.error.HTTPError as error:
+            return error.code, None
+        except OSError:
+            return None, None
+
+    def metrics(self, port):
+        """A Prometheus text exposition as {(name, sorted labels): value}; {} when down."""
+        status, text = self.call("GET", "/metrics", port=port)
+        if status != 200 or not isinstance(text, str):
+            return {}
+        samples = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            name, _, labels = series.partition("{")
+            pairs = tuple(sorted(tuple(part.split("=", 1)) for part in
+                                 labels.rstrip("}").replace('"', "").split(",") if part))
+            try:
+                samples[(name, pairs)] = float(value)
+            except ValueError:
+                pass
+        return samples
 
     def replay(self):
         """Every message of user-events, read back with `coolriel replay`."""
@@ -132,6 +258,13 @@ class System:
         with sqlite3.connect(self.db_path) as db:
             return {row[0] for row in db.execute("SELECT id FROM users WHERE id > 5")}
 
+    def sql(self, query):
+        db = sqlite3.connect(self.db_path)
+        try:
+            return db.execute(query).fetchall()
+        finally:
+            db.close()
+
 
 def count_events(records, event_type):
     ids = [r["event"]["event_id"] for r in records if r["event_type"] == event_type]
@@ -146,7 +279,7 @@ def whole_welcome_emails(output):
 
 
 def report(case, **counts):
-    line = f"{case:15} " + "  ".join(f"{k}={v}" for k, v in counts.items())
+    line = f"{case:17} " + "  ".join(f"{k}={v}" for k, v in counts.items())
     print(line, flush=True)
     return counts
 
@@ -277,7 +410,434 @@ def broker_outage(system, seconds, rate):
     return not failures and lost == 0 and order_ok
 
 
-CASES = ["consumer-crash", "producer-crash", "broker-outage"]
+def rss_mib(pid):
+    """VmRSS of `pid` in MiB, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, TypeError):
+        pass
+    return None
+
+
+class OpenLoop:
+    """Calls `op(n)` at a steady `rate` per second, n = 0, 1, …, on a pool of threads: an
+    open loop, the schedule never waits for an answer. `max_start_delay` is how late the
+    latest call started (when the answers come slower than the rate, every thread is busy
+    and calls start late: the rate is not held)."""
+
+    def __init__(self, rate, op, workers=48):
+        self.rate, self.op = rate, op
+        self.pool = ThreadPoolExecutor(workers)
+        self.halt = threading.Event()
+        self.lock = threading.Lock()
+        self.results, self.latencies = [], []
+        self.max_start_delay = 0.0
+        self.thread = threading.Thread(target=self._schedule)
+
+    def start(self):
+        self.started = time.time()
+        self.thread.start()
+        return self
+
+    def _call(self, n, due):
+        began = time.time()
+        result = self.op(n)
+        ended = time.time()
+        with self.lock:
+            self.max_start_delay = max(self.max_start_delay, began - due)
+            self.latencies.append(ended - began)
+            self.results.append(result)
+
+    def _schedule(self):
+        n = 0
+        while not self.halt.is_set():
+            due = self.started + n / self.rate
+            wait = due - time.time()
+            if wait > 0 and self.halt.wait(wait):
+                break
+            self.pool.submit(self._call, n, due)
+            n += 1
+
+    def stop(self):
+        """Stop sending; returns once every request sent has been answered."""
+        self.halt.set()
+        self.thread.join()
+        self.pool.shutdown(wait=True)
+        self.stopped = time.time()
+        return self
+
+    def run_for(self, seconds):
+        self.start()
+        time.sleep(seconds)
+        return self.stop()
+
+    def summary(self):
+        latencies = sorted(self.latencies) or [0]
+        pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+        return {"rate": round(len(self.results) / (self.stopped - self.started), 1),
+                "p50_ms": round(pick(0.5) * 1000), "p99_ms": round(pick(0.99) * 1000),
+                "max_ms": round(latencies[-1] * 1000),
+                "late_ms": round(self.max_start_delay * 1000)}
+
+
+class Sampler:
+    """Every `interval` seconds: VmRSS of store-manager and coolriel, and store-manager's
+    `store_manager_outbox_pending_rows` gauge."""
+
+    def __init__(self, system, interval):
+        self.system, self.interval = system, interval
+        self.samples = {"store-manager": [], "coolriel": [], "pending": []}
+        self.halt = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self):
+        while True:
+            for name in ("store-manager", "coolriel"):
+                rss = rss_mib(self.system.pid(name))
+                if rss is not None:
+                    self.samples[name].append(rss)
+            pending = self.system.metrics(self.system.http_port).get(
+                ("store_manager_outbox_pending_rows", ()))
+            if pending is not None:
+                self.samples["pending"].append(pending)
+            if self.halt.wait(self.interval):
+                return
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.halt.set()
+        self.thread.join()
+        return self.samples
+
+
+def memory_verdict(samples):
+    """("first/max/last(q1=..,q4=..)", grew): RSS in MiB with the first and last quarters'
+    averages, and whether the last quarter's average exceeds the first quarter's by more
+    than MEMORY_GROWTH_FACTOR and MEMORY_GROWTH_SLACK_MIB."""
+    if not samples:
+        return "none", True
+    quarter = max(1, len(samples) // 4)
+    first, last = sum(samples[:quarter]) / quarter, sum(samples[-quarter:]) / quarter
+    grew = last > first * MEMORY_GROWTH_FACTOR + MEMORY_GROWTH_SLACK_MIB
+    return (f"{samples[0]:.0f}/{max(samples):.0f}/{samples[-1]:.0f}"
+            f"(q1={first:.1f},q4={last:.1f})"), grew
+
+
+def emails_present(output, prefix, ids):
+    """The ids among `ids` that have both files of a `prefix` email."""
+    names = set(os.listdir(output)) if os.path.isdir(output) else set()
+    return {i for i in ids if f"{prefix}_{i}.html" in names and f"{prefix}_{i}.txt" in names}
+
+
+def lag_settled(system):
+    """Whether coolriel owns every partition of both topics, each with lag 0, and its
+    high watermarks cover every event store-manager has published on the topic (so the
+    zero is not a reading from before the last events)."""
+    samples = system.metrics(system.admin_port)
+    published = dict(system.sql("SELECT topic, COUNT(*) FROM outbox WHERE published_at IS NOT NULL "
+                                "GROUP BY topic"))
+    for topic in ("user-events", "order-events"):
+        lags = [v for (name, labels), v in samples.items()
+                if name == "coolriel_partition_lag" and ("topic", topic) in labels]
+        ends = [v for (name, labels), v in samples.items()
+                if name == "coolriel_partition_high_watermark" and ("topic", topic) in labels]
+        if len(lags) != 3 or any(lags) or sum(ends) < published.get(topic, 0):
+            return False
+    return True
+
+
+def load(system, seconds, rate):
+    """Mixed traffic at a steady open-loop rate; every request must get its 2xx."""
+    if "coolriel" not in system.procs:
+        system.start_coolriel()
+    products = []
+    for k in range(4):
+        status, body = system.call("POST", "/products", {"name": f"Load product {k}",
+                                                        "sku": f"LOAD-{k}", "price": "12.34"})
+        assert status == 201, f"POST /products answered {status}"
+        products.append(body["product_id"])
+        status, _ = system.call("POST", "/stocks", {"product_id": body["product_id"],
+                                                    "quantity": 1_000_000})
+        assert status == 200, f"POST /stocks answered {status}"
+    lock = threading.Lock()
+    users, deletable, deleted, orders, unpaid, paid = [], [], [], [], [], []
+    failures = {}
+    reports = ["/orders/reports/highest-spenders", "/orders/reports/best-sellers",
+               "/stocks/reports/overview-stocks", "/user-types"]
+
+    creates = itertools.count()
+
+    def create_user(n):
+        k = next(creates)
+        status, body = system.call("POST", "/users", {
+            "name": f"Load {n}", "email": f"load{n}@example.com", "user_type_id": 1 + k % 3})
+        if status == 201:
+            with lock:
+                # One user in four (of every type) is only ever deleted, the others only
+                # read and ordered for: a user with orders cannot be deleted (409), and a
+                # deleted one cannot be read (404).
+                (deletable if k % 4 == 0 else users).append(body["user_id"])
+        return "POST /users", status, 201
+
+    def op(n):
+        slot = n % 20
+        with lock:
+            user = random.choice(users) if users else None
+            order = random.choice(orders) if orders else None
+            victim = deletable.pop(0) if slot == 10 and deletable else None
+            to_pay = unpaid.pop(0) if slot == 14 and unpaid else None
+        if slot < 6 or slot == 19 or user is None:
+            return create_user(n)
+        if slot < 10:
+            return "GET /users/{id}", system.call("GET", f"/users/{user}")[0], 200
+        if slot == 10:
+            if victim is None:
+                return create_user(n)
+            status = system.call("DELETE", f"/users/{victim}")[0]
+            if status == 200:
+                with lock:
+                    deleted.append(victim)
+            return "DELETE /users/{id}", status, 200
+        if slot < 14 or (slot == 14 and to_pay is None) or (slot < 17 and order is None):
+            items = [{"product_id": p, "quantity": random.randint(1, 3)}
+                     for p in random.sample(products, random.randint(1, 3))]
+            status, body = system.call("POST", "/orders", {"user_id": user, "items": items})
+            if status == 201:
+                with lock:
+                    orders.append(body["order_id"])
+                    unpaid.append(body["order_id"])
+            return "POST /orders", status, 201
+        if slot == 14:
+            status = system.call("PUT", "/orders", {"order_id": to_pay, "is_paid": True})[0]
+            if status == 200:
+                with lock:
+                    paid.append(to_pay)
+            return "PUT /orders", status, 200
+        if slot < 17:
+            return "GET /orders/{id}", system.call("GET", f"/orders/{order}")[0], 200
+        if slot == 17:
+            path = reports[(n // 20) % len(reports)]
+            return f"GET {path}", system.call("GET", path)[0], 200
+        product = random.choice(products)
+        path = f"/products/{product}" if n % 40 < 20 else f"/stocks/{product}"
+        return f"GET {path.rsplit('/', 1)[0]}/{{id}}", system.call("GET", path)[0], 200
+
+    sampler = Sampler(system, max(1.0, seconds / 120)).start()
+    traffic = OpenLoop(rate, op).run_for(seconds)
+    created = users + deletable + deleted
+
+    def missing():
+        return {prefix: len(set(ids) - emails_present(system.output, prefix, ids))
+                for prefix, ids in [("welcome", created), ("goodbye", deleted),
+                                    ("order", orders), ("receipt", paid)]}
+    # Stopped: how long until coolriel has handled every event (each email is there) and
+    # committed it (lag 0 everywhere)?
+    lag_zero = None
+    while time.time() < traffic.stopped + 60:
+        if lag_settled(system) and not any(missing().values()):
+            lag_zero = time.time() - traffic.stopped
+            break
+        time.sleep(0.25)
+    samples = sampler.stop()
+    # Kept with the logs (the work directory stays when a case fails).
+    with open(os.path.join(system.work, "load-samples.json"), "w") as f:
+        json.dump(dict(samples, interval_seconds=sampler.interval), f)
+    for route, status, expected in traffic.results:
+        if status != expected:
+            failures[(route, status)] = failures.get((route, status), 0) + 1
+    missing = missing()
+    store_rss, store_grew = memory_verdict(samples["store-manager"])
+    coolriel_rss, coolriel_grew = memory_verdict(samples["coolriel"])
+    pending_max = int(max(samples["pending"], default=-1))
+    pending_bound = max(50, rate)
+    summary = traffic.summary()
+    report("load", requests=len(traffic.results), errors=sum(failures.values()),
+           seconds=seconds, rate=summary["rate"], users=len(created), deleted=len(deleted),
+           orders=len(orders), paid=len(paid),
+           latency_ms=f"{summary['p50_ms']}/{summary['p99_ms']}/{summary['max_ms']}",
+           late_ms=summary["late_ms"],
+           store_rss_mib=store_rss, coolriel_rss_mib=coolriel_rss,
+           outbox_pending_max=pending_max,
+           lag_zero_s="never" if lag_zero is None else round(lag_zero, 1),
+           emails_missing=sum(missing.values()))
+    problems = []
+    if failures:
+        problems.append(f"unexpected answers (route, status): count: {failures}")
+    if summary["late_ms"] > 1000:
+        problems.append(f"the rate was not held: a request started {summary['late_ms']} ms late")
+    if store_grew or coolriel_grew:
+        problems.append(f"memory grew: store-manager {store_grew}, coolriel {coolriel_grew}: "
+                        f"{samples['store-manager']} {samples['coolriel']}")
+    if min(samples["pending"], default=-1) < 0:
+        problems.append(f"store-manager's /metrics did not read the outbox: {samples['pending']}")
+    if pending_max > pending_bound:
+        problems.append(f"outbox pending rows reached {pending_max} (bound {pending_bound}): {samples['pending']}")
+    if lag_zero is None or lag_zero > LAG_ZERO_BOUND:
+        problems.append(f"coolriel's lag was not 0 within {LAG_ZERO_BOUND} s of the stop")
+    if any(missing.values()):
+        problems.append(f"emails missing: {missing}")
+    for problem in problems:
+        print(f"  load: {problem}", flush=True)
+    return not problems
+
+
+def graceful_shutdown(system, cycles, warm, rate):
+    """SIGTERM store-manager, then coolriel, while users are created at a steady rate."""
+    if "coolriel" not in system.procs:
+        system.start_coolriel()
+    lock = threading.Lock()
+    answers = []  # (began, ended, status, user_id) of every request
+    base = [300_000]
+
+    def create(n):
+        began = time.time()
+        # Half the requests on a new connection each, half on kept-alive ones.
+        post = system.post_user_keepalive if n % 2 else system.post_user
+        status, user_id = post(base[0] + n)
+        with lock:
+            answers.append((began, time.time(), status, user_id))
+
+    def accepted():
+        with lock:
+            return {a[3] for a in answers if a[2] == 201}
+
+    def in_flight(at):
+        with lock:
+            return sum(1 for began, ended, status, _ in answers
+                       if began < at < ended and status == 201)
+
+    problems = []
+    exits = {"store-manager": [], "coolriel": []}
+    before = system.committed_user_ids()
+    inflight_store = inflight_coolriel = 0
+    for cycle in range(cycles):
+        # store-manager: SIGTERM under load. Every request it took must be answered (no
+        # commit without its 201), and every event published before it exits.
+        traffic = OpenLoop(rate, create).start()
+        time.sleep(warm)
+        signalled = time.time()
+        code, took = system.terminate("store-manager")
+        exits["store-manager"].append((code, round(took, 1)))
+        time.sleep(1)  # the clients keep sending to the closed port
+        traffic.stop()
+        base[0] += 100_000
+        inflight_store += in_flight(signalled)
+        pending = system.sql("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")[0][0]
+        committed = system.committed_user_ids() - before
+        ok = accepted()
+        if code != 0 or took > EXIT_BOUND:
+            problems.append(f"store-manager exit {code} after {took:.1f} s (bound {EXIT_BOUND} s)")
+        if pending:
+            problems.append(f"{pending} outbox rows pending after store-manager's exit")
+        if committed != ok:
+            problems.append(f"committed without 201: {sorted(committed - ok)[:10]}, "
+                            f"201 not committed: {sorted(ok - committed)[:10]}")
+        system.start_store()
+    log = system.log_text("store-manager")
+    drains = [int(m) for m in re.findall(r"outbox drained before shutdown published=(\d+)", log)]
+    if len(drains) < cycles:
+        problems.append(f"store-manager logged 'outbox drained before shutdown' {len(drains)} "
+                        f"times for {cycles} SIGTERMs")
+
+    # Every 201 so far is on the topic, published before the exits (the rows were checked
+    # above; here the topic itself, read again while tansu's watermarks catch up).
+    store_phase = accepted()
+    deadline = time.time() + 30
+    while True:
+        on_topic = {r["event"]["id"] for r in system.replay() if r["event_type"] == "UserCreated"}
+        if store_phase <= on_topic or time.time() > deadline:
+            break
+        time.sleep(1)
+    lost_at_exit = len(store_phase - on_topic)
+
+    log_before = len(system.log_text("coolriel"))
+    def stop_coolriel():
+        code, took = system.terminate("coolriel")
+        exits["coolriel"].append((code, round(took, 1)))
+        if code != 0 or took > EXIT_BOUND:
+            problems.append(f"coolriel exit {code} after {took:.1f} s (bound {EXIT_BOUND} s)")
+
+    def handled_any():
+        return sum(v for (name, _), v in system.metrics(system.admin_port).items()
+                   if name == "coolriel_events_handled_total") > 0
+
+    for cycle in range(cycles):
+        # coolriel: SIGTERM while it keeps up with the load, then again while it works
+        # through the backlog that piled up while it was down (as soon as it has handled
+        # its first event). Each time it must finish what it holds, commit and exit 0.
+        traffic = OpenLoop(rate, create).start()
+        time.sleep(warm)
+        stop_coolriel()
+        time.sleep(3)
+        system.start_coolriel()
+        deadline = time.time() + 30
+        while not handled_any() and time.time() < deadline:
+            time.sleep(0.05)
+        stop_coolriel()
+        system.start_coolriel()
+        time.sleep(2)
+        traffic.stop()
+        base[0] += 100_000
+    log = system.log_text("coolriel")[log_before:]
+    inflight_coolriel = sum(int(m) for m in re.findall(r"draining partition .*in_flight=(\d+)", log))
+    # Logged when the final commit had something new to commit (else a debug line: the
+    # auto-commit of the second before had it all).
+    commits = log.count("offsets committed")
+
+    created = accepted()
+    deadline = time.time() + 60
+    while time.time() < deadline and emails_present(system.output, "welcome", created) != created:
+        time.sleep(0.5)
+    emailed = emails_present(system.output, "welcome", created)
+    # Deliveries handled, from coolriel's history (one line per message handled), against
+    # the copies on the topic (store-manager's at-least-once): the rest are redeliveries.
+    records = [r for r in system.replay() if r["event_type"] == "UserCreated"
+               and r["event"]["id"] in created]
+    copies = {}
+    for r in records:
+        copies[r["event"]["event_id"]] = copies.get(r["event"]["event_id"], 0) + 1
+    handled = {}
+    with open(os.path.join(system.output, "history.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            try:
+                event_id = json.loads(line)["event"]["event_id"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if event_id in copies:
+                handled[event_id] = handled.get(event_id, 0) + 1
+    redelivered = sum(max(0, handled.get(e, 0) - n) for e, n in copies.items())
+    with lock:
+        statuses = [a[2] for a in answers]
+    refused = statuses.count(None)
+    errors = len(statuses) - refused - statuses.count(201)
+    lost = len(created - emailed)
+    exit_text = lambda name: ",".join(f"{c}@{t}s" for c, t in exits[name])
+    report("graceful-shutdown", requests=len(statuses), accepted=len(created), refused=refused,
+           errors=errors, lost_at_exit=lost_at_exit, published=len(records),
+           duplicated=len(records) - len(copies), emailed=len(emailed), lost=lost,
+           redelivered=redelivered, store_exits=exit_text("store-manager"),
+           inflight_at_sigterm=inflight_store, drained_at_exit=sum(drains),
+           coolriel_exits=exit_text("coolriel"), coolriel_inflight_at_sigterm=inflight_coolriel,
+           final_commits=commits)
+    if errors:
+        problems.append(f"{errors} answers other than 201 or a refused connection")
+    if lost_at_exit:
+        problems.append(f"{lost_at_exit} users answered 201 before store-manager's exits are not "
+                        "on the topic")
+    if lost:
+        problems.append(f"{lost} users answered 201 have no welcome email")
+    for problem in problems:
+        print(f"  graceful-shutdown: {problem}", flush=True)
+    return not problems
+
+
+CASES = ["consumer-crash", "producer-crash", "broker-outage", "load", "graceful-shutdown"]
 
 
 def main():
@@ -288,10 +848,17 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--case", action="append", choices=CASES,
                         help="run only this case (repeatable); default: every case")
+    parser.add_argument("--load-rate", type=float, default=100,
+                        help="requests per second of the load case (default 100)")
+    parser.add_argument("--load-seconds", type=float,
+                        help="length of the load case (default 40 with --quick, else 600)")
+    parser.add_argument("--shutdown-rate", type=float, default=50,
+                        help="users created per second in the graceful-shutdown case (default 50)")
     args = parser.parse_args()
     cases = args.case or CASES
     users = 400 if args.quick else 50_000
     outage = 5 if args.quick else 20
+    load_seconds = args.load_seconds or (40 if args.quick else 600)
     results = {}
     system = System(args.work, args.bins, args.tansu)
     try:
@@ -304,6 +871,11 @@ def main():
             results["producer-crash"] = producer_crash(system, users // 2, 5 if not args.quick else 3)
         if "broker-outage" in cases:
             results["broker-outage"] = broker_outage(system, outage, 20)
+        if "load" in cases:
+            results["load"] = load(system, load_seconds, args.load_rate)
+        if "graceful-shutdown" in cases:
+            results["graceful-shutdown"] = graceful_shutdown(
+                system, 1 if args.quick else 5, 5 if args.quick else 20, args.shutdown_rate)
     finally:
         system.stop_all()
     failed = [case for case, ok in results.items() if not ok]

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Chaos against the real binaries: a private tansu broker (never the shared one), SQLite,
-# store-manager and coolriel, with SIGKILLs and a broker outage; prints the counts of each
-# case (sent, published, emailed, lost, duplicated) and fails if anything was lost.
+# store-manager and coolriel, with SIGKILLs, a broker outage, a steady mixed load and
+# SIGTERMs under load; prints the counts of each case (sent, published, emailed, lost,
+# duplicated, memory, lag, exit codes) and fails if anything was lost or a bound broken.
+# Cases (scripts/chaos.py's docstring has the details): consumer-crash, producer-crash,
+# broker-outage, load, graceful-shutdown; `--case NAME` (repeatable) runs only those.
 #
-#   scripts/chaos.sh --quick   CI: 400 users, 5 coolriel kills, 3 store-manager kills, 5 s outage
-#   scripts/chaos.sh           full: 50 000 users, 5 + 5 kills, 20 s outage (tens of minutes)
+#   scripts/chaos.sh --quick   CI: 400 users, 5 coolriel kills, 3 store-manager kills, 5 s outage,
+#                              40 s of load at 100 req/s, 1 SIGTERM cycle (about 2 minutes)
+#   scripts/chaos.sh           full: 50 000 users, 5 + 5 kills, 20 s outage, 10 min of load at
+#                              100 req/s, 5 SIGTERM cycles (tens of minutes)
+#   --load-rate R, --load-seconds S, --shutdown-rate R   override the load parameters
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
