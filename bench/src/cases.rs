@@ -474,12 +474,14 @@ pub(crate) fn drain_and_scaling(
         let _ = writeln!(
             body,
             "\n**The 2-instance drain did not finish** (later 2-instance runs skipped): \
-             {failure}. When this was first seen, writing the benchmark, the instances' logs \
-             showed the first instance taking all 3 partitions, the rebalance when the second \
-             joined (revoke, drain, commit, then 2 + 1 partitions assigned), and after it no \
-             instance handling another message: coolriel stopped consuming after a rebalance, \
-             against tansu 0.6.0. To fix in coolriel (or isolate in tansu) before scaling can \
-             be measured."
+             {failure}. A stall here means email files are missing. \
+             On 2026-12-02 the instances' logs showed the first instance taking all 3 \
+             partitions, the rebalance when the second joined (revoke, drain, commit of the \
+             finished offsets, then 2 + 1 partitions assigned), and the new owners resuming \
+             each partition past the offset the old owner had finished (256 → 743, 435 → 749, \
+             802 → 1808 in one run): the messages between were never handled, so their \
+             emails never appear. A defect in coolriel's rebalance (or below it, in \
+             librdkafka's split partition queues), to fix before scaling can be measured."
         );
     }
     let section6 = Section {

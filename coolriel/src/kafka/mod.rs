@@ -92,9 +92,20 @@ pub(crate) fn consumer_config(config: &Config) -> ClientConfig {
         // for again at each metadata refresh: every 10 s rather than librdkafka's 5 min, so
         // a topic created after start-up is consumed soon after.
         .set("topic.metadata.refresh.interval.ms", "10000")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // Bounded prefetch. librdkafka's defaults (100 000 messages per partition, 64 MiB)
+        // let a consumer behind a long backlog hold it in memory: 127 MiB of RSS draining
+        // 200 000 events (BENCHMARKS.md, case 5). A partition actor never has more than
+        // COOLRIEL_MAX_IN_FLIGHT (64) messages in its hands, so a few thousand queued per
+        // partition keep it fed between fetches.
+        .set("queued.min.messages", PREFETCH_MESSAGES_PER_PARTITION)
+        .set("queued.max.messages.kbytes", PREFETCH_KBYTES);
     client
 }
+
+/// See [`consumer_config`]: how much librdkafka fetches ahead of the partition actors.
+const PREFETCH_MESSAGES_PER_PARTITION: &str = "2000";
+const PREFETCH_KBYTES: &str = "4096";
 
 /// The dead-letter producer's settings.
 pub(crate) fn producer_config(config: &Config) -> ClientConfig {
