@@ -474,14 +474,14 @@ pub(crate) fn drain_and_scaling(
         let _ = writeln!(
             body,
             "\n**The 2-instance drain did not finish** (later 2-instance runs skipped): \
-             {failure}. A stall here means email files are missing. \
-             On 2026-12-02 the instances' logs showed the first instance taking all 3 \
-             partitions, the rebalance when the second joined (revoke, drain, commit of the \
-             finished offsets, then 2 + 1 partitions assigned), and the new owners resuming \
-             each partition past the offset the old owner had finished (256 → 743, 435 → 749, \
-             802 → 1808 in one run): the messages between were never handled, so their \
-             emails never appear. A defect in coolriel's rebalance (or below it, in \
-             librdkafka's split partition queues), to fix before scaling can be measured."
+             {failure}. A stall here means email files are missing: some messages were never \
+             delivered to either instance. Until 2026-12-02 this happened on every run, with \
+             the benchmark's broker on tansu's memory:// storage, which answers a fetch from \
+             an offset inside a record batch with the next batch: the new owners resumed \
+             after the rebalance past the old owner's committed offsets. The broker now keeps \
+             its log in SQLite, which answers such fetches correctly; a stall now is a new \
+             defect (`coolriel/tests/service.rs`, \
+             `a_second_instance_joining_during_a_backlog_loses_nothing`, covers the case)."
         );
     }
     let section6 = Section {
@@ -578,8 +578,10 @@ pub(crate) fn replay(settings: &Settings) -> Result<Section> {
             "."
         } else {
             " — **the replay stopped short**: it reads each partition up to the high watermark \
-             fetched at its start, and tansu 0.6.0's watermarks lag behind what it acknowledged \
-             (see the fill check above). Its rate above is the events it read over its time."
+             fetched at its start, and the broker's watermarks lagged behind what it \
+             acknowledged (see the fill check above; tansu 0.6.0's memory:// storage did, \
+             its sqlite:// storage did not when checked). Its rate above is the events it \
+             read over its time."
         }
     );
     let _ = writeln!(

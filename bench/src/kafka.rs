@@ -61,8 +61,9 @@ pub(crate) fn user_event(id: i64, created: bool) -> EventEnvelope {
     })
 }
 
-/// Counts the broker's acknowledgements (tansu 0.6.0's high watermarks cannot be used to
-/// count messages: they lag behind batched produce).
+/// Counts the broker's acknowledgements, the ground truth of what was filled (tansu 0.6.0's
+/// memory:// storage reported high watermarks short of it; the count does not depend on
+/// the broker getting them right).
 #[derive(Debug, Default)]
 struct Counting {
     acked: AtomicU64,

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use actix::Supervisor;
 use common::*;
-use coolriel::{Coolriel, EventContext, EventHandler, HandlerActor, HandlerError};
+use coolriel::{
+    Config, Coolriel, EventContext, EventHandler, HandlerActor, HandlerError, SyncBatch,
+};
 use rdkafka::Message as _;
 use shared_events::{Event, EventEnvelope, UserCreated, UserType, topics};
 
@@ -739,6 +741,121 @@ async fn two_instances_split_the_partitions_and_the_survivor_loses_nothing() {
         .map(|(_, high)| high)
         .collect();
     assert_eq!(committed(&topic, &group, PARTITIONS), high);
+}
+
+/// The second instance joins while the first is working through a backlog: librdkafka has
+/// fetched ahead of what the first instance finished, and the rebalance must resume every
+/// partition at its finished offset, not at the fetch position. Every offset of every
+/// partition is in one of the two histories when the backlog is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_joining_during_a_backlog_loses_nothing() {
+    init_logs();
+    let topic = unique("backlog");
+    let group = unique("coolriel");
+    let dir_a = tempfile::tempdir().expect("temp dir");
+    let dir_b = tempfile::tempdir().expect("temp dir");
+    create_topic(&topic, PARTITIONS).await;
+
+    const USERS: i64 = 1_500;
+    let producer = producer();
+    let sends: Vec<_> = (1..=USERS)
+        .map(|id| {
+            let (producer, topic) = (&producer, topic.as_str());
+            async move { publish(producer, topic, Some((id % 3) as i32), &created(id), None).await }
+        })
+        .collect();
+    // The end of each partition from the broker's acknowledgements (sent at once, so the
+    // producer batches them: the resume positions fall inside batches).
+    let mut high = vec![0_i64; PARTITIONS as usize];
+    for (partition, offset) in futures::future::join_all(sends).await {
+        let end = &mut high[partition as usize];
+        *end = (*end).max(offset + 1);
+    }
+    assert_eq!(high.iter().sum::<i64>(), USERS);
+
+    // `a` is slowed down (two messages in flight per partition, each sync waiting 20 ms
+    // for company) so that librdkafka's prefetch runs far ahead of what it has finished.
+    let slow = Config {
+        max_in_flight: 2,
+        sync_batch: SyncBatch {
+            max_messages: 256,
+            interval: Duration::from_millis(20),
+        },
+        ..config(&topic, &group, dir_a.path())
+    };
+    let a = Coolriel::start(slow).expect("start a");
+    eventually("a is part-way through the backlog", TIMEOUT, || {
+        count_prefixed(dir_a.path(), "welcome_", ".html") >= 60
+    })
+    .await;
+    let b = Coolriel::start(config(&topic, &group, dir_b.path())).expect("start b");
+    eventually("b owns a partition", TIMEOUT, || {
+        !b.assigned_partitions().is_empty()
+    })
+    .await;
+    let handled_by_a_at_join = count_prefixed(dir_a.path(), "welcome_", ".html");
+    assert!(
+        handled_by_a_at_join < USERS as usize / 2,
+        "the backlog must still be there when b joins ({handled_by_a_at_join} handled)"
+    );
+    let welcomes = || {
+        count_prefixed(dir_a.path(), "welcome_", ".html")
+            + count_prefixed(dir_b.path(), "welcome_", ".html")
+    };
+    let missing = || {
+        let mut seen = BTreeSet::new();
+        for id in 1..=USERS {
+            if dir_a.path().join(format!("welcome_{id}.html")).exists()
+                || dir_b.path().join(format!("welcome_{id}.html")).exists()
+            {
+                seen.insert(id);
+            }
+        }
+        (1..=USERS)
+            .filter(|id| !seen.contains(id))
+            .collect::<Vec<_>>()
+    };
+    let finished = tokio::time::timeout(Duration::from_secs(120), async {
+        while committed(&topic, &group, PARTITIONS) != high {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    b.shutdown().await.expect("b stops cleanly");
+    a.shutdown().await.expect("a stops cleanly");
+    let missing = missing();
+    assert!(
+        finished.is_ok() && missing.is_empty(),
+        "{} of {USERS} welcomes written ({handled_by_a_at_join} by a before b joined); \
+         committed {:?} of {high:?}; missing ids (first 20): {:?}",
+        welcomes(),
+        committed(&topic, &group, PARTITIONS),
+        &missing[..missing.len().min(20)]
+    );
+
+    // Every offset of every partition is in a history, and the two instances' histories
+    // together hold each message at least once.
+    let mut seen: BTreeMap<i32, BTreeSet<i64>> = BTreeMap::new();
+    for record in history(dir_a.path())
+        .into_iter()
+        .chain(history(dir_b.path()))
+    {
+        seen.entry(record.partition)
+            .or_default()
+            .insert(record.offset);
+    }
+    for (partition, &end) in high.iter().enumerate() {
+        let offsets = seen.remove(&(partition as i32)).unwrap_or_default();
+        let absent: Vec<i64> = (0..end)
+            .filter(|offset| !offsets.contains(offset))
+            .collect();
+        assert!(
+            absent.is_empty(),
+            "partition {partition}: {} offsets never in a history (first: {:?})",
+            absent.len(),
+            &absent[..absent.len().min(10)]
+        );
+    }
 }
 
 /// With the default topics, `order-events` may not exist yet when the service starts (tansu
