@@ -6,7 +6,9 @@
 #   scripts/bench.sh --quick    smoke run with scaled-down counts (a few minutes)
 #
 # Options: --runs N (default 3), --cases 1,2,... (default all), --no-mysql (SQLite only),
-# --output FILE (default BENCHMARKS.md in the repository).
+# --output FILE (default BENCHMARKS.md in the repository). Environment: BENCH_KEEP_WORK=1
+# keeps the work directory (every process's log) instead of removing it; BENCH_SERVICE_LOG
+# is the services' RUST_LOG (default info).
 #
 # Everything it uses is private and removed afterwards: a tansu broker on a free port with
 # its log in a SQLite file in the work directory (the shared broker on 9092 is not
@@ -32,7 +34,7 @@ while [[ $# -gt 0 ]]; do
         --cases) cases="$2"; shift ;;
         --no-mysql) use_mysql=0 ;;
         --output) output="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
     shift
@@ -64,7 +66,11 @@ cleanup() {
         mysql -uroot -h127.0.0.1 -N -e "SHOW DATABASES LIKE 'bench\\_${tag}\\_%'" 2>/dev/null |
             while read -r db; do mysql -uroot -h127.0.0.1 -e "DROP DATABASE \`$db\`" || true; done
     fi
-    rm -rf "$work"
+    if [[ -n "${BENCH_KEEP_WORK:-}" ]]; then
+        log "kept the work directory (logs of every process): $work"
+    else
+        rm -rf "$work"
+    fi
 }
 trap cleanup EXIT
 
@@ -95,6 +101,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 answers "$port" || { log "tansu did not start:"; tail -n 20 "$work/tansu.log" >&2; exit 1; }
+"$repo_root/scripts/broker.sh" index-headers "$work/tansu.db"
 
 if [[ $use_mysql -eq 1 ]] && answers 3306; then
     mysql_url="mysql://root@127.0.0.1:3306"

@@ -154,6 +154,21 @@ fn log(message: &str) {
     eprintln!("[bench {}] {message}", Utc::now().format("%H:%M:%S"));
 }
 
+/// Removes a case's email output, unless `BENCH_KEEP_WORK` asks to keep everything (the
+/// files' times are what a latency investigation needs).
+fn discard_output(out: &Path) -> Result<()> {
+    if std::env::var_os("BENCH_KEEP_WORK").is_none() {
+        std::fs::remove_dir_all(out)?;
+    }
+    Ok(())
+}
+
+/// The services' `RUST_LOG`: `info`, or `BENCH_SERVICE_LOG` when set (to see, say, the
+/// outbox's per-round timings with `info,store_manager::outbox=debug`).
+fn service_log_filter() -> String {
+    std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "info".to_owned())
+}
+
 /// Start `instances` coolriel processes in one group on `topic`, writing into `out`.
 fn start_coolriel(
     settings: &Settings,
@@ -176,7 +191,7 @@ fn start_coolriel(
                     ("OUTPUT_DIR", out.display().to_string()),
                     ("TEMPLATES_DIR", settings.templates.display().to_string()),
                     ("COOLRIEL_ADMIN_ADDR", format!("127.0.0.1:{}", free_port()?)),
-                    ("RUST_LOG", "info".to_owned()),
+                    ("RUST_LOG", service_log_filter()),
                 ],
                 &settings.work,
                 &logs.join(format!("coolriel-{i}.log")),
@@ -621,7 +636,7 @@ fn store_manager(
             ("STORE_MANAGER_ADDR", format!("127.0.0.1:{port}")),
             ("USER_EVENTS_TOPIC", user_topic.to_owned()),
             ("ORDER_EVENTS_TOPIC", order_topic.to_owned()),
-            ("RUST_LOG", "info".to_owned()),
+            ("RUST_LOG", service_log_filter()),
         ],
         &settings.work,
         log_file,
@@ -864,7 +879,7 @@ pub(crate) async fn latency(
         for service in coolriel {
             service.stop()?;
         }
-        std::fs::remove_dir_all(&out)?;
+        discard_output(&out)?;
         // Over the whole run, the answers after the last send included.
         let rate_now = load.created.len() as f64 / load.elapsed.as_secs_f64();
         log(&format!(

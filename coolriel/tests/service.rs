@@ -773,13 +773,14 @@ async fn a_second_instance_joining_during_a_backlog_loses_nothing() {
     }
     assert_eq!(high.iter().sum::<i64>(), USERS);
 
-    // `a` is slowed down (two messages in flight per partition, each sync waiting 20 ms
-    // for company) so that librdkafka's prefetch runs far ahead of what it has finished.
+    // `a` is slowed down (one message in flight per partition, each sync waiting 30 ms
+    // for company: about 100 events/s) so that librdkafka's prefetch runs far ahead of
+    // what it has finished, and the backlog outlasts a join even on a busy machine.
     let slow = Config {
-        max_in_flight: 2,
+        max_in_flight: 1,
         sync_batch: SyncBatch {
             max_messages: 256,
-            interval: Duration::from_millis(20),
+            interval: Duration::from_millis(30),
         },
         ..config(&topic, &group, dir_a.path())
     };

@@ -89,6 +89,21 @@ impl PrivateBroker {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The same header index as every broker the scripts start (scripts/broker.sh says
+        // why), so a test's broker answers fetches the way theirs do.
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/broker.sh");
+        let indexed = Command::new(&script)
+            .arg("index-headers")
+            .arg(self.dir.path().join("tansu.db"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|error| panic!("cannot run {}: {error}", script.display()));
+        assert!(
+            indexed.success(),
+            "{} index-headers failed",
+            script.display()
+        );
     }
 }
 

@@ -93,6 +93,11 @@ pub(crate) fn consumer_config(config: &Config) -> ClientConfig {
         // a topic created after start-up is consumed soon after.
         .set("topic.metadata.refresh.interval.ms", "10000")
         .set("enable.partition.eof", "false")
+        // See `Config::fetch_wait_max`: what the broker may hold a fetch for.
+        .set(
+            "fetch.wait.max.ms",
+            config.fetch_wait_max.as_millis().to_string(),
+        )
         // Bounded prefetch. librdkafka's defaults (100 000 messages per partition, 64 MiB)
         // let a consumer behind a long backlog hold it in memory: 127 MiB of RSS draining
         // 200 000 events (BENCHMARKS.md, case 5). A partition actor never has more than

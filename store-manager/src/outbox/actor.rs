@@ -58,7 +58,7 @@ impl OutboxActor {
         }
         self.publishing = true;
         let publisher = Arc::clone(&self.publisher);
-        let round = async move { publisher.drain().await };
+        let round = async move { publisher.publish_available().await };
         ctx.spawn(round.into_actor(self).map(|result, actor, ctx| {
             actor.publishing = false;
             match result {
