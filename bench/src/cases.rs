@@ -763,6 +763,7 @@ pub(crate) async fn latency(
     let (mut ack50, mut ack99, mut ackmax) = (vec![], vec![], vec![]);
     let (mut e2e50, mut e2e99, mut e2emax) = (vec![], vec![], vec![]);
     let (mut rss_sm, mut rss_co) = (vec![], vec![]);
+    let (mut limit50, mut limit99, mut limitmax) = (vec![], vec![], vec![]);
     let client = http::client()?;
     for run in 0..settings.runs {
         let name = format!("lat-{key}-{run}");
@@ -897,6 +898,25 @@ pub(crate) async fn latency(
         e2e50.push(percentile(&end_to_end, 50.0));
         e2e99.push(percentile(&end_to_end, 99.0));
         e2emax.push(max(&end_to_end));
+
+        // The limit, right after, with the system stopped: the broker's own acks.
+        let limit_topic = format!("bench-{}-{name}-acks", settings.tag);
+        kafka::create_topics(&settings.brokers, &[&limit_topic]).await?;
+        let acks = kafka::ack_latency(
+            &settings.brokers,
+            &limit_topic,
+            settings.rate,
+            Duration::from_secs(settings.latency_secs),
+        )
+        .await?;
+        log(&format!(
+            "case 4 {label} run {}: broker ack alone p99 {:.2} ms",
+            run + 1,
+            percentile(&acks, 99.0)
+        ));
+        limit50.push(percentile(&acks, 50.0));
+        limit99.push(percentile(&acks, 99.0));
+        limitmax.push(max(&acks));
     }
     memory
         .rows
@@ -920,7 +940,12 @@ pub(crate) async fn latency(
          - 201 → file: the ctime of `welcome_<id>.html` (set by the rename that publishes \
          the whole file; the batch's `syncfs` follows within 5 ms, before the event is \
          acknowledged) minus the wall-clock time the client got the 201. \
-         Negative when the email was on disk before the answer reached the client.\n",
+         Negative when the email was on disk before the answer reached the client.\n\
+         - limit: what commit → ack cannot beat. Right after each run, with store-manager and \
+         coolriel stopped, a bare producer with the outbox's settings (`store_manager::outbox::\
+         producer_config`: idempotent, acks=all, linger 1 ms) sends the same events with the \
+         same headers at the same rate to a fresh topic on the same broker: send → ack per \
+         message.\n",
         1000.0 / f64::from(settings.rate),
         settings.latency_secs,
         settings.runs
@@ -938,6 +963,18 @@ pub(crate) async fn latency(
     body += &rows_of(&["201 → file p50 ms".into(), Spread::of(&e2e50).show(2)]);
     body += &rows_of(&["**201 → file p99 ms**".into(), e2e99s.show(2)]);
     body += &rows_of(&["201 → file max ms".into(), Spread::of(&e2emax).show(2)]);
+    body += &rows_of(&[
+        "limit: broker ack alone p50 ms".into(),
+        Spread::of(&limit50).show(2),
+    ]);
+    body += &rows_of(&[
+        "**limit: broker ack alone p99 ms**".into(),
+        Spread::of(&limit99).show(2),
+    ]);
+    body += &rows_of(&[
+        "limit: broker ack alone max ms".into(),
+        Spread::of(&limitmax).show(2),
+    ]);
     let rate_ok = Spread::of(&achieved).median >= 0.95 * f64::from(settings.rate);
     if !rate_ok {
         let _ = writeln!(

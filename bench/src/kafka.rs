@@ -207,3 +207,78 @@ pub(crate) fn bare_consume(
     std::hint::black_box(bytes);
     Ok(started.elapsed())
 }
+
+/// Case 4's limit for commit → ack: the broker's own acknowledgement latency. Sends one
+/// user event every `1 / rate` s for `duration` (open loop, like the HTTP load) with the
+/// outbox's producer settings and headers, and returns each send → ack in milliseconds.
+/// Nothing else runs meanwhile, so no outbox round can be faster than this.
+pub(crate) async fn ack_latency(
+    brokers: &str,
+    topic: &str,
+    rate: u32,
+    duration: Duration,
+) -> Result<Vec<f64>> {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let kafka = store_manager::config::KafkaSettings {
+        bootstrap_servers: brokers.to_owned(),
+        ..store_manager::Settings::default().kafka
+    };
+    let producer: FutureProducer = store_manager::outbox::producer_config(&kafka)
+        .create()
+        .context("cannot create the producer")?;
+    // The first send waits for the producer id and metadata; not part of the limit.
+    let warm = user_event(0, true);
+    producer
+        .send(
+            FutureRecord::to(topic).key("0").payload(&warm.encode()),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(error, _)| error)
+        .context("warm-up send")?;
+    let total = u64::from(rate) * duration.as_secs();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sends = Vec::with_capacity(usize::try_from(total)?);
+    for id in 1..=i64::try_from(total)? {
+        ticker.tick().await;
+        let envelope = user_event(id, true);
+        let event_id = envelope
+            .event_id
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: shared_events::topics::HEADER_EVENT_ID,
+                value: Some(event_id.as_str()),
+            })
+            .insert(Header {
+                key: shared_events::topics::HEADER_EVENT_TYPE,
+                value: Some(envelope.event_type().as_str()),
+            });
+        let key = id.to_string();
+        let payload = envelope.encode();
+        let record = FutureRecord::to(topic)
+            .key(&key)
+            .payload(&payload)
+            .headers(headers);
+        let sent = Instant::now();
+        let delivery = producer
+            .send_result(record)
+            .map_err(|(error, _)| error)
+            .context("cannot enqueue")?;
+        sends.push(tokio::spawn(async move {
+            match delivery.await {
+                Ok(Ok(_)) => Some(sent.elapsed().as_secs_f64() * 1000.0),
+                _ => None,
+            }
+        }));
+    }
+    let mut latencies = Vec::with_capacity(sends.len());
+    for send in sends {
+        latencies.push(send.await?.context("a message was not acknowledged")?);
+    }
+    Ok(latencies)
+}

@@ -27,7 +27,7 @@ mod publisher;
 
 pub use actor::{OutboxActor, StopPublishing, Wake};
 pub use publisher::{
-    OutboxError, OutboxPublisher, PublishOutcome, oldest_pending_age, pending_rows,
+    OutboxError, OutboxPublisher, PublishOutcome, oldest_pending_age, pending_rows, producer_config,
 };
 
 use chrono::Utc;

@@ -297,17 +297,7 @@ impl OutboxPublisher {
         kafka: &KafkaSettings,
         outbox: &OutboxSettings,
     ) -> Result<Self, OutboxError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", &kafka.bootstrap_servers)
-            .set("client.id", "store-manager")
-            // acks=all, retries without duplicates or reordering.
-            .set("enable.idempotence", "true")
-            .set(
-                "message.timeout.ms",
-                kafka.message_timeout.as_millis().to_string(),
-            )
-            // Publication latency matters more than batching: a request is waiting to be seen.
-            .set("linger.ms", "1")
+        let producer = producer_config(kafka)
             .create()
             .map_err(OutboxError::Producer)?;
         Ok(OutboxPublisher {
@@ -632,6 +622,23 @@ impl OutboxPublisher {
             tracing::warn!(%error, "producer did not flush before shutdown");
         }
     }
+}
+
+/// The outbox producer's settings (public so the benchmark's limit uses the same ones).
+pub fn producer_config(kafka: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("client.id", "store-manager")
+        // acks=all, retries without duplicates or reordering.
+        .set("enable.idempotence", "true")
+        .set(
+            "message.timeout.ms",
+            kafka.message_timeout.as_millis().to_string(),
+        )
+        // Publication latency matters more than batching: a request is waiting to be seen.
+        .set("linger.ms", "1");
+    config
 }
 
 /// The first row of each `(topic, key)` of `rows` (which are in id order), leaving out
