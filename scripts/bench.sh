@@ -111,7 +111,7 @@ else
 fi
 
 bench_args=(
-    "${quick[@]}" --runs "$runs" --brokers "127.0.0.1:$port"
+    "${quick[@]}" --runs "$runs" --brokers "127.0.0.1:$port" --broker-pid "$broker_pid"
     --bin-dir "$CARGO_TARGET_DIR/release" --templates "$repo_root/templates"
     --work "$work" --output "$output" --tag "$tag" --command "$command_line"
     --broker-description "private tansu 0.6.0, sqlite:// storage (its own file), 127.0.0.1:$port"

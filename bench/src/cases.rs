@@ -17,7 +17,7 @@ use store_manager::entities::outbox;
 use crate::http::{self, LoadResult};
 use crate::kafka::{self, Mode};
 use crate::limits;
-use crate::procs::{Service, free_port, wait_ready};
+use crate::procs::{CpuUse, CpuWatch, Service, free_port, wait_ready};
 use crate::report::{Section, Target};
 use crate::stats::{Spread, max, percentile};
 
@@ -27,6 +27,8 @@ pub(crate) struct Settings {
     pub(crate) quick: bool,
     pub(crate) runs: usize,
     pub(crate) brokers: String,
+    /// The private broker's process, whose CPU time cases 3 and 4 account for.
+    pub(crate) broker_pid: Option<u32>,
     /// The MariaDB server (`mysql://root@127.0.0.1:3306`); `None` skips MariaDB.
     pub(crate) mysql: Option<String>,
     /// Where the release `store-manager` and `coolriel` are.
@@ -152,6 +154,47 @@ fn rate(count: u64, elapsed: Duration) -> f64 {
 
 fn log(message: &str) {
     eprintln!("[bench {}] {message}", Utc::now().format("%H:%M:%S"));
+}
+
+/// The processes besides the services whose CPU time is accounted for: the broker, and
+/// the MariaDB server when `backend` is MariaDB.
+fn shared_processes(settings: &Settings, backend: Backend) -> Vec<(&'static str, u32)> {
+    let mut processes = Vec::new();
+    if let Some(pid) = settings.broker_pid {
+        processes.push(("broker (tansu)", pid));
+    }
+    if backend == Backend::MariaDb
+        && let Some(pid) = crate::procs::find_process("mariadbd")
+    {
+        processes.push(("mariadbd", pid));
+    }
+    processes
+}
+
+/// Mean cores per process over several [`CpuUse`]s of the same processes, as text.
+fn mean_cpu(uses: &[CpuUse]) -> String {
+    let Some(first) = uses.first() else {
+        return "not measured".to_owned();
+    };
+    let n = uses.len() as f64;
+    let mean = CpuUse {
+        processes: first
+            .processes
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| {
+                let sum: f64 = uses
+                    .iter()
+                    .filter_map(|u| u.processes.get(i))
+                    .map(|p| p.1)
+                    .sum();
+                (name.clone(), sum / n)
+            })
+            .collect(),
+        machine_busy: uses.iter().map(|u| u.machine_busy).sum::<f64>() / n,
+        machine_cores: uses.iter().map(|u| u.machine_cores).sum::<f64>() / n,
+    };
+    mean.describe()
 }
 
 /// Removes a case's email output, unless `BENCH_KEEP_WORK` asks to keep everything (the
@@ -696,15 +739,26 @@ pub(crate) async fn writes(
          |---|---|---|---|---|---|---|---|---|\n",
     );
     let mut targets = Vec::new();
+    let (mut cpu_http, mut cpu_limit) = (Vec::new(), Vec::new());
     for &concurrency in &settings.concurrencies {
         let (mut rps, mut p50, mut p99, mut errors) = (vec![], vec![], vec![], 0);
         let (mut lrps, mut lp50, mut lp99, mut ratio) = (vec![], vec![], vec![], vec![]);
         for run in 0..settings.runs {
             let tag = format!("{}-{concurrency}-{run}", settings.tag);
+            let mut watched = vec![("store-manager", server.pid()?)];
+            watched.extend(shared_processes(settings, backend));
+            let watch = CpuWatch::start(&watched)?;
             let load: LoadResult =
                 http::closed_loop(&client, &base, concurrency, duration, &tag).await?;
+            let http_cpu = watch.stop()?;
             server.check_alive()?;
+            let watch = CpuWatch::start(&shared_processes(settings, backend))?;
             let limit = limits::db_limit(&limit_db, concurrency, duration, &tag).await?;
+            let limit_cpu = watch.stop()?;
+            if concurrency == 64 {
+                cpu_http.push(http_cpu);
+                cpu_limit.push(limit_cpu);
+            }
             log(&format!(
                 "case 3 {label} c={concurrency} run {}: HTTP {:.0}/s limit {:.0}/s",
                 run + 1,
@@ -743,6 +797,16 @@ pub(crate) async fn writes(
         }
     }
     server.stop()?;
+    let _ = writeln!(
+        body,
+        "\nWhere the CPU went at concurrency 64 (cores: CPU seconds per second, mean of the \
+         runs; the harness is the load generator in the HTTP runs and the loop itself in the \
+         limit runs):\n\n\
+         - HTTP: {}\n\
+         - limit: {}",
+        mean_cpu(&cpu_http),
+        mean_cpu(&cpu_limit)
+    );
     Ok(Section {
         title: format!("3. store-manager writes ({label})"),
         body,
@@ -764,6 +828,7 @@ pub(crate) async fn latency(
     let (mut e2e50, mut e2e99, mut e2emax) = (vec![], vec![], vec![]);
     let (mut rss_sm, mut rss_co) = (vec![], vec![]);
     let (mut limit50, mut limit99, mut limitmax) = (vec![], vec![], vec![]);
+    let mut cpu = Vec::new();
     let client = http::client()?;
     for run in 0..settings.runs {
         let name = format!("lat-{key}-{run}");
@@ -810,6 +875,12 @@ pub(crate) async fn latency(
             Duration::from_secs(120),
         )?;
         let measured_from: DateTime<Utc> = Utc::now();
+        let mut watched = vec![("store-manager", server.pid()?)];
+        for service in &coolriel {
+            watched.push(("coolriel", service.pid()?));
+        }
+        watched.extend(shared_processes(settings, backend));
+        let watch = CpuWatch::start(&watched)?;
         let load = http::open_loop(
             &client,
             &base,
@@ -818,6 +889,7 @@ pub(crate) async fn latency(
             &name,
         )
         .await?;
+        cpu.push(watch.stop()?);
         let ids: Vec<i64> = load.created.iter().map(|c| c.user_id).collect();
         // Every event published, every email written.
         let db = Database::connect(&database_url).await?;
@@ -975,6 +1047,11 @@ pub(crate) async fn latency(
         "limit: broker ack alone max ms".into(),
         Spread::of(&limitmax).show(2),
     ]);
+    let _ = writeln!(
+        body,
+        "\nWhere the CPU went during the load (cores, mean of the runs): {}.",
+        mean_cpu(&cpu)
+    );
     let rate_ok = Spread::of(&achieved).median >= 0.95 * f64::from(settings.rate);
     if !rate_ok {
         let _ = writeln!(

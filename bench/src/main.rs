@@ -70,6 +70,9 @@ struct Args {
     /// The command line to print in the report.
     #[arg(long, default_value = "scripts/bench.sh")]
     command: String,
+    /// The private broker's process id, to account for its CPU time.
+    #[arg(long)]
+    broker_pid: Option<u32>,
     /// What the broker is (for the report).
     #[arg(long, default_value = "tansu")]
     broker_description: String,
@@ -88,6 +91,7 @@ fn main() -> Result<()> {
         quick: args.quick,
         runs: args.runs.max(1),
         brokers: args.brokers.clone(),
+        broker_pid: args.broker_pid,
         mysql: args.mysql.clone(),
         bin_dir: args.bin_dir.clone(),
         templates: args.templates.clone(),

@@ -165,3 +165,134 @@ pub(crate) async fn wait_ready(
     }
     bail!("{url} did not answer in {timeout:?}")
 }
+
+/// CPU time used by a process so far (user + system), in seconds, from `/proc/PID/stat`.
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces; the fields after its ')' are fixed.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("no ')' in the stat line")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // After the name: state is field 3 of the line, utime 14 and stime 15.
+    let ticks = |index: usize| -> Result<f64> {
+        fields
+            .get(index - 3)
+            .and_then(|field| field.parse::<f64>().ok())
+            .context("malformed stat line")
+    };
+    Ok((ticks(14)? + ticks(15)?) / clock_ticks_per_second())
+}
+
+/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux this runs on; `getconf` says otherwise.
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// The first process whose command name is `name` (`mariadbd`), if any.
+pub(crate) fn find_process(name: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (comm.trim() == name).then_some(pid)
+    })
+}
+
+/// Busy and total CPU time of the whole machine so far, in seconds (`/proc/stat`).
+pub(crate) fn machine_cpu_seconds() -> Result<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let values: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+    let total: f64 = values.iter().take(8).sum();
+    let idle = values.get(3).copied().unwrap_or(0.0) + values.get(4).copied().unwrap_or(0.0);
+    let ticks = clock_ticks_per_second();
+    Ok(((total - idle) / ticks, total / ticks))
+}
+
+/// Where the machine's CPU went over an interval: each watched process's share, in cores
+/// (CPU seconds per wall-clock second), and the whole machine's.
+#[derive(Debug)]
+pub(crate) struct CpuWatch {
+    started: Instant,
+    machine: (f64, f64),
+    processes: Vec<(String, u32, f64)>,
+}
+
+impl CpuWatch {
+    /// Starts watching `processes` (name, pid); the harness itself is always watched.
+    pub(crate) fn start(processes: &[(&str, u32)]) -> Result<Self> {
+        let mut watched = vec![("bench harness".to_owned(), std::process::id())];
+        watched.extend(
+            processes
+                .iter()
+                .map(|(name, pid)| ((*name).to_owned(), *pid)),
+        );
+        let processes = watched
+            .into_iter()
+            .map(|(name, pid)| Ok((name, pid, cpu_seconds(pid)?)))
+            .collect::<Result<_>>()?;
+        Ok(CpuWatch {
+            started: Instant::now(),
+            machine: machine_cpu_seconds()?,
+            processes,
+        })
+    }
+
+    /// Cores used since the start: per process (in the order given, the harness first),
+    /// then the machine's busy cores and its core count.
+    pub(crate) fn stop(&self) -> Result<CpuUse> {
+        let wall = self.started.elapsed().as_secs_f64();
+        let processes = self
+            .processes
+            .iter()
+            .map(|(name, pid, before)| Ok((name.clone(), (cpu_seconds(*pid)? - before) / wall)))
+            .collect::<Result<_>>()?;
+        let (busy, total) = machine_cpu_seconds()?;
+        Ok(CpuUse {
+            processes,
+            machine_busy: (busy - self.machine.0) / wall,
+            machine_cores: (total - self.machine.1) / wall,
+        })
+    }
+}
+
+/// What [`CpuWatch::stop`] measured.
+#[derive(Debug, Clone)]
+pub(crate) struct CpuUse {
+    pub(crate) processes: Vec<(String, f64)>,
+    pub(crate) machine_busy: f64,
+    pub(crate) machine_cores: f64,
+}
+
+impl CpuUse {
+    /// `name 0.62, name 0.40, …; machine 1.95 of 2.0 cores`.
+    pub(crate) fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .processes
+            .iter()
+            .map(|(name, cores)| format!("{name} {cores:.2}"))
+            .collect();
+        format!(
+            "{}; whole machine {:.2} of {:.1} cores busy",
+            parts.join(", "),
+            self.machine_busy,
+            self.machine_cores
+        )
+    }
+}

@@ -26,7 +26,7 @@ pub enum DatabaseError {
 /// instead of queueing. WAL lets readers of other processes (`sqlite3`, the tests) read
 /// while we write.
 pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DatabaseError> {
-    let connection = open_pool(database_url, 16, 1).await?;
+    let connection = open_pool(database_url, 16).await?;
     Migrator::up(&connection, None)
         .await
         .map_err(DatabaseError::Migrate)?;
@@ -37,20 +37,16 @@ pub async fn connect(database_url: &str) -> Result<DatabaseConnection, DatabaseE
 /// runtime only: connections a pool opens from an HTTP worker belong to that worker's
 /// runtime and die with it at shutdown, which would break a publication round between the
 /// broker's ack and the database update (and send its rows twice). A pool of its own also
-/// keeps request load from starving the publisher of connections.
-///
-/// Two connections on SQLite too: the outbox's marker writes in the background (its
-/// transaction may wait for the write lock behind the requests) while a round reads the
-/// next rows through the other, which WAL lets go on meanwhile. Every outbox write is a
-/// single statement, so it waits for the lock (busy timeout) rather than fails on it.
+/// keeps request load from starving the publisher of connections. On SQLite the outbox
+/// only reads through it and writes through the request pool
+/// ([`crate::outbox::OutboxPublisher::with_writer`] says why).
 pub async fn connect_outbox_pool(database_url: &str) -> Result<DatabaseConnection, DatabaseError> {
-    open_pool(database_url, 2, 2).await
+    open_pool(database_url, 2).await
 }
 
 async fn open_pool(
     database_url: &str,
     max_connections: u32,
-    sqlite_max_connections: u32,
 ) -> Result<DatabaseConnection, DatabaseError> {
     let is_sqlite = database_url.starts_with("sqlite:");
     if is_sqlite {
@@ -64,11 +60,7 @@ async fn open_pool(
         .acquire_timeout(Duration::from_secs(2))
         .sqlx_logging(false)
         .min_connections(1)
-        .max_connections(if is_sqlite {
-            sqlite_max_connections
-        } else {
-            max_connections
-        });
+        .max_connections(if is_sqlite { 1 } else { max_connections });
     let connection = Database::connect(options)
         .await
         .map_err(|source| DatabaseError::Connect {

@@ -10,7 +10,7 @@ use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpServer, web};
 use futures::future::LocalBoxFuture;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
 use tracing::Instrument as _;
 
 use crate::config::{ConfigError, Settings};
@@ -79,14 +79,17 @@ impl Application {
             .replica_id
             .get_or_insert_with(|| format!("{}:{}", host_name(), local_addr.port()));
         let metrics = Arc::new(Metrics::default());
-        let publisher = Arc::new(
-            OutboxPublisher::new(
-                database::connect_outbox_pool(&settings.database_url).await?,
-                &settings.kafka,
-                &outbox_settings,
-            )?
-            .with_metrics(Arc::clone(&metrics)),
-        );
+        let mut publisher = OutboxPublisher::new(
+            database::connect_outbox_pool(&settings.database_url).await?,
+            &settings.kafka,
+            &outbox_settings,
+        )?
+        .with_metrics(Arc::clone(&metrics));
+        if db.get_database_backend() == DbBackend::Sqlite {
+            // One writer connection for everything, queued fairly (see `with_writer`).
+            publisher = publisher.with_writer(db.clone());
+        }
+        let publisher = Arc::new(publisher);
         let outbox = OutboxActor::new(Arc::clone(&publisher), outbox_settings).start();
         let state = web::Data::new(AppState {
             db: db.clone(),

@@ -75,7 +75,11 @@ pub enum PublishOutcome {
 
 /// Publishes outbox rows with an idempotent producer (acks=all, no reordering on retry).
 pub struct OutboxPublisher {
+    /// Reads the pending rows.
     db: DatabaseConnection,
+    /// Writes `published_at`, the lease, attempts and the cleanup: the same pool as `db`,
+    /// except on SQLite (see [`OutboxPublisher::with_writer`]).
+    writer: DatabaseConnection,
     producer: FutureProducer,
     batch_size: u64,
     metrics: Arc<Metrics>,
@@ -301,6 +305,7 @@ impl OutboxPublisher {
             .create()
             .map_err(OutboxError::Producer)?;
         Ok(OutboxPublisher {
+            writer: db.clone(),
             db,
             producer,
             batch_size: outbox.batch_size,
@@ -313,6 +318,16 @@ impl OutboxPublisher {
             leading: AtomicBool::new(false),
             round: tokio::sync::Mutex::new(RoundState::default()),
         })
+    }
+
+    /// Writes through `writer` instead of the reading pool. On SQLite, store-manager hands
+    /// it the request pool's one connection: every writer then waits in that pool's queue,
+    /// in turn, where a second connection waits for SQLite's write lock in a busy handler
+    /// that sleeps 1, 2, 5, 10 ms… between tries, and makes the requests behind the lock
+    /// sleep too (POST /users at concurrency 64 ran at 0.45 of its limit that way).
+    pub fn with_writer(mut self, writer: DatabaseConnection) -> Self {
+        self.writer = writer;
+        self
     }
 
     /// Counts publications in `metrics` (the application's, exported on `/metrics`).
@@ -460,7 +475,7 @@ impl OutboxPublisher {
             };
             state
                 .marker
-                .get_or_insert_with(|| Marker::start(self.db.clone()))
+                .get_or_insert_with(|| Marker::start(self.writer.clone()))
                 .mark(round)?;
         }
         self.metrics.published(published.len() as u64);
@@ -475,7 +490,7 @@ impl OutboxPublisher {
                     )
                     .col_expr(outbox::Column::LastError, Expr::value(first_error.clone()))
                     .filter(outbox::Column::Id.is_in(failed.iter().copied()))
-                    .exec(&self.db)
+                    .exec(&self.writer)
                     .await?;
                 Err(OutboxError::Publish {
                     attempted: rows.len(),
@@ -513,7 +528,7 @@ impl OutboxPublisher {
                     .add(outbox_lease::Column::Owner.eq(self.replica_id.clone()))
                     .add(outbox_lease::Column::ExpiresAt.lt(now)),
             )
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?
             .rows_affected
             == 1;
@@ -545,7 +560,7 @@ impl OutboxPublisher {
             )
             .filter(outbox_lease::Column::Name.eq(LEASE_NAME))
             .filter(outbox_lease::Column::Owner.eq(self.replica_id.clone()))
-            .exec(&self.db)
+            .exec(&self.writer)
             .await?;
         self.leading.store(false, Ordering::Relaxed);
         Ok(())
@@ -609,7 +624,7 @@ impl OutboxPublisher {
             }
             let result = outbox::Entity::delete_many()
                 .filter(outbox::Column::Id.is_in(ids))
-                .exec(&self.db)
+                .exec(&self.writer)
                 .await?;
             deleted += result.rows_affected;
         }
