@@ -10,9 +10,9 @@
 # keeps the work directory (every process's log) instead of removing it; BENCH_SERVICE_LOG
 # is the services' RUST_LOG (default info).
 #
-# Everything it uses is private and removed afterwards: a tansu broker on a free port with
-# its log in a SQLite file in the work directory (the shared broker on 9092 is not
-# touched), SQLite files in a temp directory, and MariaDB databases named bench_<tag>_* on 127.0.0.1:3306 when a server
+# Everything it uses is private and removed afterwards: a tansu broker per case on a free
+# port with its log in a SQLite file in the work directory (the shared broker on 9092 is
+# not touched), SQLite files in a temp directory, and MariaDB databases named bench_<tag>_* on 127.0.0.1:3306 when a server
 # answers there. Release builds only; CARGO_TARGET_DIR defaults to ~/.cache/coolriel/target.
 set -euo pipefail
 
@@ -53,14 +53,9 @@ fi
 
 tag="$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 work="$(mktemp -d "${TMPDIR:-/tmp}/coolriel-bench.XXXXXX")"
-broker_pid=""
 mysql_url=""
 
 cleanup() {
-    if [[ -n "$broker_pid" ]] && kill -0 "$broker_pid" 2>/dev/null; then
-        kill "$broker_pid" 2>/dev/null || true
-        wait "$broker_pid" 2>/dev/null || true
-    fi
     if [[ -n "$mysql_url" ]] && command -v mysql >/dev/null; then
         # The harness drops its databases; this catches the ones of an interrupted run.
         mysql -uroot -h127.0.0.1 -N -e "SHOW DATABASES LIKE 'bench\\_${tag}\\_%'" 2>/dev/null |
@@ -74,34 +69,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=""
-for _ in $(seq 1 50); do
-    candidate=$((20000 + RANDOM % 20000))
-    if ! answers "$candidate"; then port=$candidate; break; fi
-done
-[[ -n "$port" ]] || { log "no free port found"; exit 1; }
-
-# Not memory://, although it leaves the disk to the services under test: tansu 0.6.0's
+# Each case gets a fresh private tansu from the harness (procs::Broker), its log in a SQLite
+# file under the work directory: a case never runs against a log the cases before it filled
+# (a 1.4-million-event log made case 4's commit -> ack p99 twenty times worse in one run).
+# Not memory://, although it would leave the disk to the services under test: tansu 0.6.0's
 # memory engine answers a fetch from an offset inside a record batch with the next batch
 # (the records in between are never delivered) and reports high watermarks short of what
 # it acknowledged. A consumer resuming from a committed offset after a rebalance lands
 # inside a batch, so the 2-instance drain lost events and the replay stopped short on it
 # (checked with confluent-kafka: assign at 250 of batches of 200 -> first offset 400 on
 # memory://, 250 on sqlite://).
-log "starting a private tansu (sqlite://, in $work) on 127.0.0.1:$port"
-(
-    cd "$work"
-    exec "$tansu_bin" broker --storage-engine sqlite://tansu.db \
-        --kafka-listener-url "tcp://127.0.0.1:$port" \
-        --kafka-advertised-listener-url "tcp://127.0.0.1:$port"
-) >"$work/tansu.log" 2>&1 &
-broker_pid=$!
-for _ in $(seq 1 100); do
-    answers "$port" && break
-    sleep 0.1
-done
-answers "$port" || { log "tansu did not start:"; tail -n 20 "$work/tansu.log" >&2; exit 1; }
-"$repo_root/scripts/broker.sh" index-headers "$work/tansu.db"
 
 if [[ $use_mysql -eq 1 ]] && answers 3306; then
     mysql_url="mysql://root@127.0.0.1:3306"
@@ -111,10 +88,10 @@ else
 fi
 
 bench_args=(
-    "${quick[@]}" --runs "$runs" --brokers "127.0.0.1:$port" --broker-pid "$broker_pid"
+    "${quick[@]}" --runs "$runs" --tansu "$tansu_bin" --broker-script "$repo_root/scripts/broker.sh"
     --bin-dir "$CARGO_TARGET_DIR/release" --templates "$repo_root/templates"
     --work "$work" --output "$output" --tag "$tag" --command "$command_line"
-    --broker-description "private tansu 0.6.0, sqlite:// storage (its own file), 127.0.0.1:$port"
+    --broker-description "a fresh private tansu 0.6.0 per case, sqlite:// storage in the work directory, header index"
 )
 [[ -n "$mysql_url" ]] && bench_args+=(--mysql "$mysql_url")
 [[ -n "$cases" ]] && bench_args+=(--cases "$cases")

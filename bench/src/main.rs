@@ -1,10 +1,10 @@
 //! bench: the benchmark harness behind `scripts/bench.sh`. It measures each stage of the
 //! system against its own limit in the same run and writes `BENCHMARKS.md`.
 //!
-//! `scripts/bench.sh` builds the release binaries, starts a private tansu broker and
-//! names a MariaDB server; this binary does the rest: topics, SQLite files and MariaDB
-//! databases of its own (dropped at the end), the services as child processes, the load,
-//! the limits, and the report.
+//! `scripts/bench.sh` builds the release binaries, installs tansu and names a MariaDB
+//! server; this binary does the rest: a fresh private broker per case, topics, SQLite
+//! files and MariaDB databases of its own (dropped at the end), the services as child
+//! processes, the load, the limits, and the report.
 //!
 //! # Layout
 //! - [`cases`]: the six cases of the issue (drain, replay, writes, latency, memory,
@@ -31,6 +31,7 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 
 use crate::cases::{Backend, Databases, Memory, Settings};
+use crate::procs::Broker;
 use crate::report::Section;
 
 /// Run the benchmarks and write the report.
@@ -46,9 +47,12 @@ struct Args {
     /// Runs per figure (at least 3 for the report's median, min and max).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// The private broker.
+    /// The tansu binary; each case starts a fresh private broker with it.
     #[arg(long)]
-    brokers: String,
+    tansu: PathBuf,
+    /// `scripts/broker.sh`, for the header index every broker gets.
+    #[arg(long)]
+    broker_script: PathBuf,
     /// A MariaDB/MySQL server URL without database (`mysql://root@127.0.0.1:3306`);
     /// MariaDB cases are skipped without it.
     #[arg(long)]
@@ -70,9 +74,6 @@ struct Args {
     /// The command line to print in the report.
     #[arg(long, default_value = "scripts/bench.sh")]
     command: String,
-    /// The private broker's process id, to account for its CPU time.
-    #[arg(long)]
-    broker_pid: Option<u32>,
     /// What the broker is (for the report).
     #[arg(long, default_value = "tansu")]
     broker_description: String,
@@ -90,8 +91,8 @@ fn main() -> Result<()> {
     let settings = Settings {
         quick: args.quick,
         runs: args.runs.max(1),
-        brokers: args.brokers.clone(),
-        broker_pid: args.broker_pid,
+        brokers: String::new(),
+        broker_pid: None,
         mysql: args.mysql.clone(),
         bin_dir: args.bin_dir.clone(),
         templates: args.templates.clone(),
@@ -101,6 +102,7 @@ fn main() -> Result<()> {
         write_events: if args.quick { 1_000 } else { 10_000 },
         replay_users: if args.quick { 25_000 } else { 500_000 },
         http_secs: if args.quick { 2 } else { 20 },
+        limit_secs: if args.quick { 2 } else { 8 },
         concurrencies: vec![1, 16, 64],
         latency_secs: if args.quick { 5 } else { 30 },
         rate: 1_000,
@@ -119,19 +121,34 @@ fn main() -> Result<()> {
             }
         };
     let mut scaling = None;
+    let broker = |name: &str| -> Result<(Broker, Settings)> {
+        let broker = Broker::start(
+            &args.tansu,
+            &args.broker_script,
+            &settings.work.join(format!("broker-{name}")),
+        )?;
+        let for_case = settings.with_broker(&broker)?;
+        Ok((broker, for_case))
+    };
     if wanted(1) || wanted(6) {
-        let result = cases::drain_and_scaling(&settings, &mut memory).map(|(one, six)| {
+        let result = broker("drain").and_then(|(broker, settings)| {
+            let result = cases::drain_and_scaling(&settings, &mut memory);
+            broker.stop()?;
+            result
+        });
+        let result = result.map(|(one, six)| {
             scaling = Some(six);
             vec![one]
         });
         record("case 1 (drain)", result, &mut sections);
     }
     if wanted(2) {
-        record(
-            "case 2 (replay)",
-            cases::replay(&settings).map(|s| vec![s]),
-            &mut sections,
-        );
+        let result = broker("replay").and_then(|(broker, settings)| {
+            let result = cases::replay(&settings);
+            broker.stop()?;
+            result
+        });
+        record("case 2 (replay)", result.map(|s| vec![s]), &mut sections);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -139,7 +156,12 @@ fn main() -> Result<()> {
         .build()?;
     if wanted(3) {
         for backend in settings.backends() {
-            let result = runtime.block_on(cases::writes(&settings, &mut databases, backend));
+            let name = format!("writes-{}", backend.label().to_lowercase());
+            let result = broker(&name).and_then(|(broker, settings)| {
+                let result = runtime.block_on(cases::writes(&settings, &mut databases, backend));
+                broker.stop()?;
+                result
+            });
             record(
                 &format!("case 3 ({})", backend.label()),
                 result.map(|s| vec![s]),
@@ -149,12 +171,17 @@ fn main() -> Result<()> {
     }
     if wanted(4) {
         for backend in settings.backends() {
-            let result = runtime.block_on(cases::latency(
-                &settings,
-                &mut databases,
-                backend,
-                &mut memory,
-            ));
+            let name = format!("latency-{}", backend.label().to_lowercase());
+            let result = broker(&name).and_then(|(broker, settings)| {
+                let result = runtime.block_on(cases::latency(
+                    &settings,
+                    &mut databases,
+                    backend,
+                    &mut memory,
+                ));
+                broker.stop()?;
+                result
+            });
             record(
                 &format!("case 4 ({})", backend.label()),
                 result.map(|s| vec![s]),
@@ -214,6 +241,11 @@ fn main() -> Result<()> {
         load_after: report::load_average(),
         commit: report::git_commit(),
         runs: settings.runs,
+        full: !settings.quick,
+        prescribed_load_s: (settings.runs * backends.len()) as f64
+            * ((settings.http_secs + settings.limit_secs) * settings.concurrencies.len() as u64
+                + settings.latency_secs
+                + settings.limit_secs) as f64,
     };
     let text = report::render(&header, &sections, &failures);
     std::fs::write(&args.output, text)

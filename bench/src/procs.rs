@@ -296,3 +296,67 @@ impl CpuUse {
         )
     }
 }
+
+/// A private tansu broker for one case, its log in a SQLite file of its own directory
+/// (see `scripts/bench.sh` for why not `memory://`), with the header index every broker
+/// of the project gets (`scripts/broker.sh index-headers`). A fresh broker per case, so
+/// no case runs against a log that the cases before it filled.
+#[derive(Debug)]
+pub(crate) struct Broker {
+    service: Service,
+    port: u16,
+}
+
+impl Broker {
+    pub(crate) fn start(tansu: &Path, broker_script: &Path, dir: &Path) -> Result<Broker> {
+        std::fs::create_dir_all(dir)?;
+        let port = free_port()?;
+        let url = format!("tcp://127.0.0.1:{port}");
+        let mut service = Service::spawn(
+            "tansu",
+            tansu,
+            &[
+                "broker",
+                "--storage-engine",
+                "sqlite://tansu.db",
+                "--kafka-listener-url",
+                &url,
+                "--kafka-advertised-listener-url",
+                &url,
+            ],
+            &[],
+            dir,
+            &dir.join("tansu.log"),
+        )?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            service.check_alive()?;
+            if started.elapsed() > Duration::from_secs(15) {
+                bail!("tansu did not answer on port {port} within 15 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let indexed = Command::new(broker_script)
+            .arg("index-headers")
+            .arg(dir.join("tansu.db"))
+            .stdout(Stdio::null())
+            .status()
+            .with_context(|| format!("cannot run {}", broker_script.display()))?;
+        if !indexed.success() {
+            bail!("{} index-headers failed", broker_script.display());
+        }
+        Ok(Broker { service, port })
+    }
+
+    pub(crate) fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn pid(&self) -> Result<u32> {
+        self.service.pid()
+    }
+
+    pub(crate) fn stop(self) -> Result<()> {
+        self.service.stop()
+    }
+}

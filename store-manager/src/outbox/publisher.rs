@@ -105,6 +105,8 @@ struct RoundState {
     lease_until: Option<DateTime<Utc>>,
     /// The background marker, started by the first round that has rows to mark.
     marker: Option<Marker>,
+    /// A lease renewal written ahead of time, in the background (see `hold_lease`).
+    renewal: Option<tokio::task::JoinHandle<Result<Option<DateTime<Utc>>, DbErr>>>,
 }
 
 /// Rows acknowledged and not marked yet (shared by the rounds and the marker).
@@ -276,6 +278,31 @@ async fn mark_published(db: &DatabaseConnection, rounds: &[AckedRound]) -> Resul
     Ok(())
 }
 
+/// Takes the lease for `replica` for `duration` if it holds it or nobody does (it
+/// expired); the new expiry, or `None` when another replica holds it.
+async fn write_lease(
+    writer: DatabaseConnection,
+    replica: String,
+    duration: Duration,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let now = Utc::now();
+    let until = now + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX);
+    let taken = outbox_lease::Entity::update_many()
+        .col_expr(outbox_lease::Column::Owner, Expr::value(replica.clone()))
+        .col_expr(outbox_lease::Column::ExpiresAt, Expr::value(until))
+        .filter(outbox_lease::Column::Name.eq(LEASE_NAME))
+        .filter(
+            Condition::any()
+                .add(outbox_lease::Column::Owner.eq(replica))
+                .add(outbox_lease::Column::ExpiresAt.lt(now)),
+        )
+        .exec(&writer)
+        .await?
+        .rows_affected
+        == 1;
+    Ok(taken.then_some(until))
+}
+
 impl RoundState {
     /// Waits until nothing is left unmarked; a failed marking is the error (its rows stay
     /// pending and the next round sends them again).
@@ -348,7 +375,7 @@ impl OutboxPublisher {
     async fn round(&self, settle_when_empty: bool) -> Result<PublishOutcome, OutboxError> {
         let round_started = Instant::now();
         let mut state = self.round.lock().await;
-        if !self.hold_lease(&mut state.lease_until).await? {
+        if !self.hold_lease(&mut state).await? {
             state.finish_marking().await?;
             return Ok(PublishOutcome::Standby);
         }
@@ -504,37 +531,60 @@ impl OutboxPublisher {
     /// Takes or renews the outbox lease; `false` when another replica holds it. Checked at
     /// the start of every round, and a round never outlives the lease, so two replicas
     /// never publish at once: a round starts on the lease already held only while that has
-    /// `lease_needed` left (the longest round plus a margin), else the lease is renewed
-    /// first. With the defaults (45 s lease, 30 s message timeout, 10 s margin) that is one
-    /// lease write every 5 s under load instead of one per round.
-    async fn hold_lease(&self, lease_until: &mut Option<DateTime<Utc>>) -> Result<bool, DbErr> {
+    /// `lease_needed` left (the longest round plus a margin). With the defaults (45 s lease,
+    /// 30 s message timeout, 10 s margin) that is one lease write every few seconds under
+    /// load instead of one per round, and it is written in the background, ahead of time:
+    /// once less than `lease_needed` plus half the slack is left, a renewal is spawned
+    /// while the rounds go on. On SQLite that write waits for the request pool's one
+    /// connection; a round that waited for it held back every row committed meanwhile
+    /// (commit -> ack p99 414 ms instead of 14 in the benchmark). A round waits for a lease
+    /// write only when the lease is not held or is about to run short.
+    async fn hold_lease(&self, state: &mut RoundState) -> Result<bool, DbErr> {
+        if let Some(renewal) = state.renewal.take_if(|task| task.is_finished()) {
+            match renewal.await {
+                Ok(Ok(until)) => state.lease_until = until,
+                // The synchronous path below tries again if the lease runs short.
+                Ok(Err(error)) => {
+                    tracing::debug!(actor = "OutboxActor", %error, "lease renewal failed");
+                }
+                Err(error) => {
+                    tracing::debug!(actor = "OutboxActor", %error, "lease renewal did not finish");
+                }
+            }
+        }
         let now = Utc::now();
         let needed = chrono::Duration::from_std(self.lease_needed).unwrap_or(chrono::Duration::MAX);
-        if lease_until.is_some_and(|until| until - now >= needed) {
+        let slack =
+            chrono::Duration::from_std(self.lease_duration.saturating_sub(self.lease_needed))
+                .unwrap_or_default();
+        if let Some(until) = state.lease_until
+            && until - now >= needed
+        {
+            if until - now < needed + slack / 2 && state.renewal.is_none() {
+                state.renewal = Some(tokio::spawn(write_lease(
+                    self.writer.clone(),
+                    self.replica_id.clone(),
+                    self.lease_duration,
+                )));
+            }
             return Ok(true);
         }
-        *lease_until = None;
-        let until =
-            now + chrono::Duration::from_std(self.lease_duration).unwrap_or(chrono::Duration::MAX);
-        let taken = outbox_lease::Entity::update_many()
-            .col_expr(
-                outbox_lease::Column::Owner,
-                Expr::value(self.replica_id.clone()),
+        state.lease_until = None;
+        // A renewal in flight may already have done it; else write now.
+        let mut until = match state.renewal.take() {
+            Some(renewal) => renewal.await.ok().and_then(Result::ok).flatten(),
+            None => None,
+        };
+        if until.is_none_or(|until| until - Utc::now() < needed) {
+            until = write_lease(
+                self.writer.clone(),
+                self.replica_id.clone(),
+                self.lease_duration,
             )
-            .col_expr(outbox_lease::Column::ExpiresAt, Expr::value(until))
-            .filter(outbox_lease::Column::Name.eq(LEASE_NAME))
-            .filter(
-                Condition::any()
-                    .add(outbox_lease::Column::Owner.eq(self.replica_id.clone()))
-                    .add(outbox_lease::Column::ExpiresAt.lt(now)),
-            )
-            .exec(&self.writer)
-            .await?
-            .rows_affected
-            == 1;
-        if taken {
-            *lease_until = Some(until);
+            .await?;
         }
+        state.lease_until = until;
+        let taken = until.is_some();
         let was_leading = self.leading.swap(taken, Ordering::Relaxed);
         if taken && !was_leading {
             tracing::info!(actor = "OutboxActor", replica = %self.replica_id, "outbox lease taken: this replica publishes");
@@ -551,6 +601,10 @@ impl OutboxPublisher {
     pub async fn release_lease(&self) -> Result<(), OutboxError> {
         let mut state = self.round.lock().await;
         state.finish_marking().await?;
+        // A renewal still in flight must not take the lease back after the release.
+        if let Some(renewal) = state.renewal.take() {
+            let _ = renewal.await;
+        }
         state.lease_until = None;
         outbox_lease::Entity::update_many()
             .col_expr(outbox_lease::Column::Owner, Expr::value(String::new()))
