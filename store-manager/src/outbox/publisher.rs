@@ -528,6 +528,17 @@ impl OutboxPublisher {
         }
     }
 
+    /// The lease write for this replica, to run now or in the background.
+    fn lease_write(
+        &self,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, DbErr>> + Send + 'static {
+        write_lease(
+            self.writer.clone(),
+            self.replica_id.clone(),
+            self.lease_duration,
+        )
+    }
+
     /// Takes or renews the outbox lease; `false` when another replica holds it. Checked at
     /// the start of every round, and a round never outlives the lease, so two replicas
     /// never publish at once: a round starts on the lease already held only while that has
@@ -561,11 +572,7 @@ impl OutboxPublisher {
             && until - now >= needed
         {
             if until - now < needed + slack / 2 && state.renewal.is_none() {
-                state.renewal = Some(tokio::spawn(write_lease(
-                    self.writer.clone(),
-                    self.replica_id.clone(),
-                    self.lease_duration,
-                )));
+                state.renewal = Some(tokio::spawn(self.lease_write()));
             }
             return Ok(true);
         }
@@ -576,12 +583,7 @@ impl OutboxPublisher {
             None => None,
         };
         if until.is_none_or(|until| until - Utc::now() < needed) {
-            until = write_lease(
-                self.writer.clone(),
-                self.replica_id.clone(),
-                self.lease_duration,
-            )
-            .await?;
+            until = self.lease_write().await?;
         }
         state.lease_until = until;
         let taken = until.is_some();
