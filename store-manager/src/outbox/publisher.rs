@@ -394,13 +394,7 @@ impl OutboxPublisher {
                 )
             })
             .unwrap_or_default();
-        let mut rows = outbox::Entity::find()
-            .filter(outbox::Column::PublishedAt.is_null())
-            .order_by_asc(outbox::Column::Id)
-            .limit(self.batch_size + marking_ids.len() as u64)
-            .all(&self.db)
-            .await?;
-        rows.retain(|row| !marking_ids.contains(&row.id));
+        let rows = self.oldest_pending(&marking_ids).await?;
         let read_done = Instant::now();
         if rows.is_empty() {
             if settle_when_empty {
@@ -408,7 +402,6 @@ impl OutboxPublisher {
             }
             return Ok(PublishOutcome::Empty);
         }
-        rows.truncate(usize::try_from(self.batch_size).unwrap_or(usize::MAX));
         // One row per key and topic per round: a key's next event is sent only after the
         // previous one was acknowledged (and marked), so no failure, whatever its kind, can
         // let a later event of an aggregate reach the topic before an earlier one.
@@ -416,12 +409,7 @@ impl OutboxPublisher {
         if rows.is_empty() {
             // Every key waits for the marking: wait with them.
             state.finish_marking().await?;
-            let all = outbox::Entity::find()
-                .filter(outbox::Column::PublishedAt.is_null())
-                .order_by_asc(outbox::Column::Id)
-                .limit(self.batch_size)
-                .all(&self.db)
-                .await?;
+            let all = self.oldest_pending(&HashSet::new()).await?;
             rows = first_row_per_key(&all, &HashSet::new());
         }
         let deliveries = rows.iter().map(|row| {
@@ -526,6 +514,38 @@ impl OutboxPublisher {
                 })
             }
         }
+    }
+
+    /// The oldest pending rows (one batch), leaving out `skip` (acknowledged, waiting for
+    /// the marker). The ids come first, from the `(published_at, id)` index alone, and only
+    /// the batch's rows are read whole: while the marker lags behind the request
+    /// transactions (on SQLite it waits for the request pool's one connection), up to
+    /// [`MAX_UNMARKED`] rows are still pending in the table, and reading them whole each
+    /// round, payload and all, only to drop them, cost the CPU the requests needed.
+    async fn oldest_pending(&self, skip: &HashSet<i64>) -> Result<Vec<outbox::Model>, DbErr> {
+        let pending: Vec<i64> = outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::Id)
+            .filter(outbox::Column::PublishedAt.is_null())
+            .order_by_asc(outbox::Column::Id)
+            .limit(self.batch_size + skip.len() as u64)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let batch: Vec<i64> = pending
+            .into_iter()
+            .filter(|id| !skip.contains(id))
+            .take(usize::try_from(self.batch_size).unwrap_or(usize::MAX))
+            .collect();
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        outbox::Entity::find()
+            .filter(outbox::Column::Id.is_in(batch))
+            .filter(outbox::Column::PublishedAt.is_null())
+            .order_by_asc(outbox::Column::Id)
+            .all(&self.db)
+            .await
     }
 
     /// The lease write for this replica, to run now or in the background.
