@@ -22,6 +22,11 @@ pub struct Settings {
     pub database_url: String,
     /// Where the HTTP API listens; port 0 picks a free port (tests).
     pub listen_addr: SocketAddr,
+    /// Open HTTP connections each worker thread (one per core) serves at once
+    /// (`STORE_MANAGER_MAX_CONNECTIONS`). Beyond it new connections wait in the kernel's
+    /// accept queue: overload costs clients waiting time instead of costing this process
+    /// memory for thousands of requests that could only wait for the database anyway.
+    pub max_connections_per_worker: usize,
     pub kafka: KafkaSettings,
     pub outbox: OutboxSettings,
     /// Where events go (`USER_EVENTS_TOPIC`, default `user-events`; `ORDER_EVENTS_TOPIC`,
@@ -70,6 +75,7 @@ impl Default for Settings {
         Settings {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            max_connections_per_worker: 256,
             kafka: KafkaSettings {
                 bootstrap_servers: "127.0.0.1:9092".to_owned(),
                 message_timeout: Duration::from_secs(30),
@@ -111,6 +117,15 @@ impl Settings {
             settings.listen_addr = addr
                 .parse()
                 .map_err(|error| invalid("STORE_MANAGER_ADDR", &addr, &format!("{error}")))?;
+        }
+        if let Some(limit) = parse_positive(&lookup, "STORE_MANAGER_MAX_CONNECTIONS")? {
+            settings.max_connections_per_worker = usize::try_from(limit).map_err(|error| {
+                invalid(
+                    "STORE_MANAGER_MAX_CONNECTIONS",
+                    &limit.to_string(),
+                    &error.to_string(),
+                )
+            })?;
         }
         if let Some(servers) = lookup("KAFKA_BOOTSTRAP_SERVERS").filter(|s| !s.trim().is_empty()) {
             settings.kafka.bootstrap_servers = servers;
@@ -217,6 +232,7 @@ mod tests {
             ("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092"),
             ("OUTBOX_POLL_INTERVAL_MS", "250"),
             ("OUTBOX_BATCH_SIZE", "10"),
+            ("STORE_MANAGER_MAX_CONNECTIONS", "32"),
         ])
         .expect("valid");
         assert_eq!(settings.database_url, "mysql://root@127.0.0.1:3306/store");
@@ -224,6 +240,7 @@ mod tests {
         assert_eq!(settings.kafka.bootstrap_servers, "kafka:9092");
         assert_eq!(settings.outbox.poll_interval, Duration::from_millis(250));
         assert_eq!(settings.outbox.batch_size, 10);
+        assert_eq!(settings.max_connections_per_worker, 32);
     }
 
     #[test]
@@ -233,6 +250,7 @@ mod tests {
             ("STORE_MANAGER_ADDR", "localhost"),
             ("OUTBOX_POLL_INTERVAL_MS", "0"),
             ("OUTBOX_BATCH_SIZE", "many"),
+            ("STORE_MANAGER_MAX_CONNECTIONS", "0"),
             ("OUTBOX_LEASE_SECS", "20"),
         ] {
             let error = from(&[(name, value)]).expect_err(name).to_string();

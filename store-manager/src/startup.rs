@@ -110,6 +110,7 @@ impl Application {
             addr: settings.listen_addr,
             source,
         })?
+        .max_connections(settings.max_connections_per_worker)
         .shutdown_timeout(10)
         .run();
         tracing::info!(addr = %local_addr, "store-manager listening");
