@@ -72,9 +72,13 @@ start_broker() {
     mkdir -p "$data_dir" "$(dirname "$log_file")"
     log "starting tansu on $BROKER_HOST:$BROKER_PORT (log in $data_dir/tansu.db, output in $log_file)"
     # tansu joins a sqlite:// path onto its working directory, so run it from the data dir.
+    # Its own session: a Ctrl-C in the terminal of scripts/up.sh must reach the services
+    # only, which then leave their groups and commit offsets on a broker still up; up.sh
+    # stops the broker after them. (The script runs without job control, so the subshell
+    # is no group leader and setsid execs in place: $! stays tansu's pid.)
     (
         cd "$data_dir"
-        exec "$tansu_bin" broker \
+        exec setsid "$tansu_bin" broker \
             --storage-engine sqlite://tansu.db \
             --kafka-listener-url "tcp://$BROKER_HOST:$BROKER_PORT" \
             --kafka-advertised-listener-url "tcp://$BROKER_HOST:$BROKER_PORT"
