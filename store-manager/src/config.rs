@@ -119,13 +119,8 @@ impl Settings {
                 .map_err(|error| invalid("STORE_MANAGER_ADDR", &addr, &format!("{error}")))?;
         }
         if let Some(limit) = parse_positive(&lookup, "STORE_MANAGER_MAX_CONNECTIONS")? {
-            settings.max_connections_per_worker = usize::try_from(limit).map_err(|error| {
-                invalid(
-                    "STORE_MANAGER_MAX_CONNECTIONS",
-                    &limit.to_string(),
-                    &error.to_string(),
-                )
-            })?;
+            // More than the address space could hold is no limit at all.
+            settings.max_connections_per_worker = usize::try_from(limit).unwrap_or(usize::MAX);
         }
         if let Some(servers) = lookup("KAFKA_BOOTSTRAP_SERVERS").filter(|s| !s.trim().is_empty()) {
             settings.kafka.bootstrap_servers = servers;
