@@ -51,6 +51,17 @@ if [[ ! -x "$tansu_bin" ]]; then
     "$repo_root/scripts/broker.sh" install
 fi
 
+# Case 7's baseline, the lab's Python consumer, needs confluent-kafka: a venv of its own in
+# the cache (pinned; its wheel carries librdkafka, so nothing to compile).
+readonly CONFLUENT_KAFKA_VERSION=2.12.0
+venv="$cache_dir/bench-venv-confluent-kafka-$CONFLUENT_KAFKA_VERSION"
+if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
+    log "installing confluent-kafka $CONFLUENT_KAFKA_VERSION into $venv (case 7's lab consumer)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "confluent-kafka==$CONFLUENT_KAFKA_VERSION"
+fi
+
 tag="$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 work="$(mktemp -d "${TMPDIR:-/tmp}/coolriel-bench.XXXXXX")"
 mysql_url=""
@@ -91,6 +102,7 @@ bench_args=(
     "${quick[@]}" --runs "$runs" --tansu "$tansu_bin" --broker-script "$repo_root/scripts/broker.sh"
     --bin-dir "$CARGO_TARGET_DIR/release" --templates "$repo_root/templates"
     --work "$work" --output "$output" --tag "$tag" --command "$command_line"
+    --python "$venv/bin/python" --lab-consumer "$repo_root/bench/lab_consumer.py"
     --broker-description "a fresh private tansu 0.6.0 per case, sqlite:// storage in the work directory, header index"
 )
 [[ -n "$mysql_url" ]] && bench_args+=(--mysql "$mysql_url")

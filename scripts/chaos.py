@@ -523,9 +523,10 @@ def memory_verdict(samples):
 
 
 def emails_present(output, prefix, ids):
-    """The ids among `ids` that have both files of a `prefix` email."""
+    """The ids among `ids` that have their `prefix` email (coolriel's default: the HTML file
+    only, no plain-text part)."""
     names = set(os.listdir(output)) if os.path.isdir(output) else set()
-    return {i for i in ids if f"{prefix}_{i}.html" in names and f"{prefix}_{i}.txt" in names}
+    return {i for i in ids if f"{prefix}_{i}.html" in names}
 
 
 def lag_settled(system):

@@ -89,6 +89,17 @@ impl ProducerContext for Counting {
 /// the block's `UserCreated` then its `UserDeleted` (so each user's two events are in
 /// order, key = user id). Every message must be acknowledged (acks=all); returns the count.
 pub(crate) fn fill_users(brokers: &str, topic: &str, users: i64) -> Result<u64> {
+    fill(brokers, topic, users, &[true, false])
+}
+
+/// Produce one `UserCreated` for each of users `1..=users` to `topic` (key = user id);
+/// returns the count acknowledged.
+pub(crate) fn fill_created_users(brokers: &str, topic: &str, users: i64) -> Result<u64> {
+    fill(brokers, topic, users, &[true])
+}
+
+/// For each block of 1 000 ids, one event per id for each of `kinds` (true: created).
+fn fill(brokers: &str, topic: &str, users: i64, kinds: &[bool]) -> Result<u64> {
     let producer: ThreadedProducer<Counting> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "20")
@@ -101,7 +112,7 @@ pub(crate) fn fill_users(brokers: &str, topic: &str, users: i64) -> Result<u64> 
     let mut block_start = 1;
     while block_start <= users {
         let block_end = (block_start + 999).min(users);
-        for created in [true, false] {
+        for &created in kinds {
             for id in block_start..=block_end {
                 let payload = user_event(id, created).encode();
                 let key = id.to_string();
@@ -126,7 +137,7 @@ pub(crate) fn fill_users(brokers: &str, topic: &str, users: i64) -> Result<u64> 
     let context = producer.context();
     let acked = context.acked.load(Ordering::Relaxed);
     let failed = context.failed.load(Ordering::Relaxed);
-    let expected = u64::try_from(users)? * 2;
+    let expected = u64::try_from(users)? * u64::try_from(kinds.len())?;
     if acked != expected || failed != 0 {
         bail!("{topic}: {acked} messages acknowledged, {failed} failed, expected {expected}");
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use coolriel::templates::EmailData;
+use coolriel::templates::{EmailData, Format};
 use coolriel::{EmailKind, Templates};
 use shared_events::UserType;
 use shared_events::lab_time::LabDateTime;
@@ -16,13 +16,13 @@ use store_manager::topics::Topics;
 
 use crate::http::LoadResult;
 
-/// Render `events` emails (HTML and text each, as coolriel does per event), welcome and
+/// Render `events` emails (HTML only, as coolriel does per event by default), welcome and
 /// goodbye alternately over the three user types. Returns the elapsed time and the last
 /// email rendered (the write loop writes copies of it).
-pub(crate) fn render_loop(templates: &Path, events: u64) -> Result<(Duration, String, String)> {
+pub(crate) fn render_loop(templates: &Path, events: u64) -> Result<(Duration, String)> {
     let templates = Templates::load(templates).context("cannot load the templates")?;
     let when = LabDateTime::now();
-    let mut last = (String::new(), String::new());
+    let mut last = String::new();
     let started = Instant::now();
     for i in 0..events {
         let kind = if i % 2 == 0 {
@@ -39,36 +39,34 @@ pub(crate) fn render_loop(templates: &Path, events: u64) -> Result<(Duration, St
             user_type,
             &when,
         );
-        let email = templates.render(kind, user_type, &data)?;
-        last = std::hint::black_box((email.html, email.text));
+        let html = templates.render_format(kind, user_type, Format::Html, &data)?;
+        last = std::hint::black_box(html);
     }
-    Ok((started.elapsed(), last.0, last.1))
+    Ok((started.elapsed(), last))
 }
 
-/// Write `events` emails into `dir` the way coolriel's email actors do, alone in one
-/// thread: two files per event (`.txt` then `.html`) with `coolriel::output::replace_file`,
-/// and `coolriel::output::sync_file_system` once per full batch
-/// (`coolriel::SyncBatch::default().max_messages` events, the most coolriel ever puts in
-/// one sync) and once at the end, so every file is durable when it returns.
-pub(crate) fn write_loop(dir: &Path, events: u64, html: &str, text: &str) -> Result<Duration> {
+/// Write `events` emails into `dir` the way coolriel's email actors do by default, alone
+/// in one thread: one HTML file per event with `coolriel::output::OutputDir::publish`,
+/// and `OutputDir::sync` once per full batch (`coolriel::SyncBatch::default().max_messages`
+/// events, the most coolriel ever puts in one sync) and once at the end, so every file is
+/// durable when it returns.
+pub(crate) fn write_loop(dir: &Path, events: u64, html: &str) -> Result<Duration> {
     std::fs::create_dir_all(dir)?;
+    let output = coolriel::output::OutputDir::open(dir)?;
     let batch = u64::try_from(coolriel::SyncBatch::default().max_messages)?;
     let mut unsynced = Vec::new();
     let started = Instant::now();
     for i in 0..events {
         let prefix = if i % 2 == 0 { "welcome" } else { "goodbye" };
-        let id = i / 2;
-        for (extension, contents) in [("txt", text), ("html", html)] {
-            let path = dir.join(format!("{prefix}_{id}.{extension}"));
-            coolriel::output::replace_file(&path, contents.as_bytes())?;
-            unsynced.push(path);
-        }
+        let name = format!("{prefix}_{}.html", i / 2);
+        output.publish(&name, html.as_bytes())?;
+        unsynced.push(name);
         if (i + 1) % batch == 0 {
-            coolriel::output::sync_file_system(dir, &unsynced)?;
+            output.sync(&unsynced)?;
             unsynced.clear();
         }
     }
-    coolriel::output::sync_file_system(dir, &unsynced)?;
+    output.sync(&unsynced)?;
     Ok(started.elapsed())
 }
 

@@ -7,8 +7,8 @@
 //! processes, the load, the limits, and the report.
 //!
 //! # Layout
-//! - [`cases`]: the six cases of the issue (drain, replay, writes, latency, memory,
-//!   scaling), each against its limit.
+//! - [`cases`]: the cases of the issues (drain, replay, writes, latency, memory, scaling,
+//!   and coolriel against the lab's consumer), each against its limit.
 //! - [`kafka`]: topics, filling a topic, the bare consumer.
 //! - [`limits`]: rendering, atomic writes and the database transaction alone in a loop.
 //! - [`http`]: closed-loop and open-loop HTTP load.
@@ -77,9 +77,18 @@ struct Args {
     /// What the broker is (for the report).
     #[arg(long, default_value = "tansu")]
     broker_description: String,
-    /// Only these cases (1-6; 5 needs 1 and 4, 6 runs with 1).
+    /// Only these cases (1-7; 5 needs 1 and 4, 6 runs with 1).
     #[arg(long, value_delimiter = ',')]
     cases: Vec<u8>,
+    /// Case 7: a Python interpreter with confluent-kafka (case 7 is skipped without it).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Case 7: the topic sizes (default 20000,200000; quick 2000,10000).
+    #[arg(long, value_delimiter = ',')]
+    lab_sizes: Vec<i64>,
+    /// Case 7: the lab's consumer, `bench/lab_consumer.py`.
+    #[arg(long, default_value = "bench/lab_consumer.py")]
+    lab_consumer: PathBuf,
 }
 
 fn main() -> Result<()> {
@@ -189,12 +198,42 @@ fn main() -> Result<()> {
             );
         }
     }
+    // Case 7 runs last and its section goes last, after 5 and 6 that gather earlier cases.
+    let mut last = Vec::new();
+    if wanted(7) {
+        match &args.python {
+            Some(python) => {
+                let lab = cases::lab::LabSettings {
+                    python: python.clone(),
+                    consumer: args
+                        .lab_consumer
+                        .canonicalize()
+                        .with_context(|| format!("cannot find {}", args.lab_consumer.display()))?,
+                    sizes: if !args.lab_sizes.is_empty() {
+                        args.lab_sizes.clone()
+                    } else if settings.quick {
+                        vec![2_000, 10_000]
+                    } else {
+                        vec![20_000, 200_000]
+                    },
+                };
+                let result = broker("lab").and_then(|(broker, settings)| {
+                    let result = cases::lab::against_the_lab(&settings, &lab);
+                    broker.stop()?;
+                    result
+                });
+                record("case 7 (lab consumer)", result.map(|s| vec![s]), &mut last);
+            }
+            None => eprintln!("[bench] case 7 skipped: no --python"),
+        }
+    }
     if !memory.rows.is_empty() {
         sections.push(cases::memory_section(&memory));
     }
     if let Some(six) = scaling {
         sections.push(six);
     }
+    sections.extend(last);
     if let Err(error) = runtime.block_on(databases.drop_all(&settings)) {
         eprintln!("[bench] cannot drop the MariaDB databases: {error:#}");
     }

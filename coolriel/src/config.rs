@@ -13,6 +13,8 @@
 //! | `COOLRIEL_RETRY_BACKOFF_MS`   | `200`                            | first retry wait, doubled up to 5 s |
 //! | `COOLRIEL_HANDLER_TIMEOUT_MS` | `30000`                          | a handler answering later has failed |
 //! | `COOLRIEL_MAX_IN_FLIGHT`      | `64`                             | messages in progress per partition |
+//! | `COOLRIEL_TEXT_FILES`         | `false`                          | also write each email's plain-text part as `.txt` |
+//! | `COOLRIEL_EMAIL_WRITERS`      | the number of CPUs (at most 4)   | writer threads per email kind |
 //! | `COOLRIEL_DRAIN_TIMEOUT_MS`   | `10000`                          | how long a revoke or shutdown waits |
 //! | `COOLRIEL_ADMIN_ADDR`         | `127.0.0.1:5001`                 | admin HTTP server (IP:PORT; 0 = any free port) |
 //! | `COOLRIEL_LAG_REFRESH_MS`     | `5000`                           | period of the broker reads for the lag gauges |
@@ -105,6 +107,14 @@ pub struct Config {
     /// their request. The price is idle polling: one fetch per 25 ms, measured at 13 % of
     /// a core in tansu with one idle consumer (4 % at 100 ms, 1 % at 500 ms).
     pub fetch_wait_max: Duration,
+    /// `COOLRIEL_TEXT_FILES` (`true`/`false`): write each email's plain-text alternative
+    /// as `{prefix}_{id}.txt` beside its HTML file. Off by default: the lab wrote HTML
+    /// only, and a second file per email halves how fast emails are written.
+    pub text_files: bool,
+    /// `COOLRIEL_EMAIL_WRITERS` (1..=64): how many actors (each on a thread of its own)
+    /// write each kind of email. File creation is kernel work: on 2 cores, two writers
+    /// create files faster than one (BENCHMARKS.md, case 7).
+    pub email_writers: usize,
     /// How the history and the emails are made durable in batches: at most this many
     /// messages per sync, and the first of a batch waits at most this long for company.
     pub sync_batch: SyncBatch,
@@ -134,6 +144,8 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(10),
             session_timeout: Duration::from_secs(10),
             fetch_wait_max: Duration::from_millis(25),
+            text_files: false,
+            email_writers: default_email_writers(),
             sync_batch: SyncBatch::default(),
             admin_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 5001)),
             lag_refresh_interval: Duration::from_secs(5),
@@ -217,6 +229,19 @@ impl Config {
                 )
             })?;
         }
+        if let Some(value) = get("COOLRIEL_TEXT_FILES") {
+            config.text_files = parse_bool("COOLRIEL_TEXT_FILES", &value)?;
+        }
+        if let Some(count) = parse_number(&get, "COOLRIEL_EMAIL_WRITERS")? {
+            if !(1..=64).contains(&count) {
+                return Err(invalid(
+                    "COOLRIEL_EMAIL_WRITERS",
+                    &count.to_string(),
+                    "between 1 and 64",
+                ));
+            }
+            config.email_writers = usize::try_from(count).unwrap_or(1);
+        }
         if let Some(millis) = parse_number(&get, "COOLRIEL_LAG_REFRESH_MS")? {
             config.lag_refresh_interval = Duration::from_millis(millis.max(100));
         }
@@ -226,6 +251,22 @@ impl Config {
     /// Where the history of handled events is appended.
     pub fn history_path(&self) -> PathBuf {
         self.output_dir.join("history.jsonl")
+    }
+}
+
+/// One writer per CPU, at most 4: more threads than cores only wait for the same cores.
+fn default_email_writers() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .clamp(1, 4)
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(name, value, "expected true or false")),
     }
 }
 
@@ -344,6 +385,26 @@ mod tests {
             "{error}"
         );
         assert!(from(&[("COOLRIEL_MAX_ATTEMPTS", "0")]).is_err());
+    }
+
+    #[test]
+    fn the_email_path_settings_are_checked() {
+        let defaults = from(&[]).expect("defaults");
+        assert!(!defaults.text_files, "HTML only by default, as the lab");
+        assert!((1..=4).contains(&defaults.email_writers));
+        let config = from(&[
+            ("COOLRIEL_TEXT_FILES", "true"),
+            ("COOLRIEL_EMAIL_WRITERS", "3"),
+        ])
+        .expect("valid");
+        assert!(config.text_files);
+        assert_eq!(config.email_writers, 3);
+        let error = from(&[("COOLRIEL_TEXT_FILES", "maybe")]).expect_err("not a bool");
+        assert!(error.to_string().contains("COOLRIEL_TEXT_FILES"), "{error}");
+        for count in ["0", "65"] {
+            let error = from(&[("COOLRIEL_EMAIL_WRITERS", count)]).expect_err("out of range");
+            assert!(error.to_string().contains("between 1 and 64"), "{error}");
+        }
     }
 
     #[test]

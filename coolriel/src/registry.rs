@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::{MailboxError, Message, Recipient};
@@ -187,9 +188,27 @@ impl Registry {
         actor: &'static str,
         recipient: Recipient<Deliver<T>>,
     ) -> &mut Self {
+        self.route_pool(actor, vec![recipient])
+    }
+
+    /// Send every event carrying a `T` to one of `workers` (in turn), under the name
+    /// `actor`: a pool of identical actors sharing the work. Order per key holds whatever
+    /// worker a message goes to, since the partition actor sends a key's next message
+    /// only once the previous one is acknowledged. An empty pool registers nothing.
+    pub fn route_pool<T: Routable>(
+        &mut self,
+        actor: &'static str,
+        workers: Vec<Recipient<Deliver<T>>>,
+    ) -> &mut Self {
+        if workers.is_empty() {
+            tracing::error!(actor, "no worker to route to; route not registered");
+            return self;
+        }
+        let turn = AtomicUsize::new(0);
         let deliver: Arc<DeliverFn> = Arc::new(move |envelope, context, timeout| {
             let event = T::extract(envelope)?;
-            let request = recipient
+            let worker = &workers[turn.fetch_add(1, Ordering::Relaxed) % workers.len()];
+            let request = worker
                 .send(Deliver {
                     event,
                     context: Arc::clone(context),
@@ -314,6 +333,40 @@ mod tests {
                 *seen.lock().expect("lock"),
                 ["created 1", "any UserCreated", "any UserDeleted"]
             );
+        });
+    }
+
+    #[test]
+    fn a_pool_shares_the_events_between_its_workers_in_turn() {
+        actix::System::new().block_on(async {
+            let seen: Vec<_> = (0..2).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+            let workers = seen
+                .iter()
+                .map(|log| Recorder(Arc::clone(log)).start().recipient())
+                .collect();
+            let mut registry = Registry::new();
+            registry.route_pool::<UserCreated>("UserCreatedActor", workers);
+            assert_eq!(
+                registry.actors_for(EventType::UserCreated),
+                ["UserCreatedActor"],
+                "one route, under the pool's name"
+            );
+            for id in 1..=4 {
+                let envelope = EventEnvelope::new(Event::UserCreated(UserCreated {
+                    id,
+                    name: "Ada".into(),
+                    email: "ada@example.com".into(),
+                    user_type: UserType::Client,
+                }));
+                for route in registry.routes(EventType::UserCreated) {
+                    let delivery = route
+                        .deliver(&envelope, &context(), Duration::from_secs(5))
+                        .expect("the route's payload is in the event");
+                    delivery.await.expect("delivered").expect("handled");
+                }
+            }
+            assert_eq!(*seen[0].lock().expect("lock"), ["created 1", "created 3"]);
+            assert_eq!(*seen[1].lock().expect("lock"), ["created 2", "created 4"]);
         });
     }
 

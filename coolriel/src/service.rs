@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use actix::{Addr, Arbiter, Supervisor};
+use actix::{Addr, Arbiter, Recipient, Supervisor};
 use rdkafka::consumer::Consumer as _;
 use rdkafka::error::KafkaError;
 use shared_events::{EventEnvelope, OrderCreated, OrderPaid, UserCreated, UserDeleted, topics};
@@ -49,8 +49,8 @@ use crate::kafka::monitor::Monitor;
 use crate::kafka::partition::PartitionDeps;
 use crate::kafka::{LiveConsumer, admin, consumer_config, watchdog};
 use crate::metrics::Metrics;
-use crate::output::remove_stale_temp_files;
-use crate::registry::Registry;
+use crate::output::{OutputDir, remove_stale_temp_files};
+use crate::registry::{Deliver, Registry};
 use crate::templates::{TemplateError, Templates};
 use crate::wait_group::WaitGroup;
 
@@ -294,38 +294,30 @@ async fn serve(
     shutdown: oneshot::Receiver<()>,
 ) -> Result<(), ServiceError> {
     let actors = WaitGroup::new();
-    let arbiters: [Arbiter; 5] = std::array::from_fn(|_| Arbiter::new());
-    let mailer = Mailer::new(Arc::clone(&templates), &config.output_dir);
     let metrics = admin.metrics;
-
-    let welcome = start_handler(
-        &arbiters[0],
-        WelcomeEmails::new(mailer.clone()),
-        &actors,
-        &metrics,
-        config.sync_batch,
-    );
-    let goodbye = start_handler(
-        &arbiters[1],
-        GoodbyeEmails::new(mailer.clone()),
-        &actors,
-        &metrics,
-        config.sync_batch,
-    );
-    let confirmation = start_handler(
-        &arbiters[2],
-        OrderConfirmationEmails::new(mailer.clone()),
-        &actors,
-        &metrics,
-        config.sync_batch,
-    );
-    let receipt = start_handler(
-        &arbiters[3],
-        PaymentReceiptEmails::new(mailer),
-        &actors,
-        &metrics,
-        config.sync_batch,
-    );
+    let output = match OutputDir::open(&config.output_dir) {
+        Ok(output) => Arc::new(output),
+        Err(source) => {
+            let _ = ready.send(Err(StartError::OutputDir {
+                dir: config.output_dir.clone(),
+                source,
+            }));
+            return Ok(());
+        }
+    };
+    let mailer = Mailer::new(Arc::clone(&templates), output).with_text_files(config.text_files);
+    let mut pools = HandlerPools {
+        arbiters: Vec::new(),
+        actors: &actors,
+        metrics: &metrics,
+        batch: config.sync_batch,
+        writers: config.email_writers,
+    };
+    let welcome = pools.start(|| WelcomeEmails::new(mailer.clone()));
+    let goodbye = pools.start(|| GoodbyeEmails::new(mailer.clone()));
+    let confirmation = pools.start(|| OrderConfirmationEmails::new(mailer.clone()));
+    let receipt = pools.start(|| PaymentReceiptEmails::new(mailer.clone()));
+    let mut arbiters = pools.arbiters;
     let history = {
         let history = HistoryActor::new(
             config.history_path(),
@@ -334,14 +326,18 @@ async fn serve(
         )
         .with_metrics(Arc::clone(&metrics));
         let token = actors.token();
-        Supervisor::start_in_arbiter(&arbiters[4].handle(), move |_| history.watched(token))
+        let arbiter = Arbiter::new();
+        let history =
+            Supervisor::start_in_arbiter(&arbiter.handle(), move |_| history.watched(token));
+        arbiters.push(arbiter);
+        history
     };
     let mut registry = Registry::with_metrics(Arc::clone(&metrics));
     registry
-        .route::<UserCreated>(WelcomeEmails::NAME, welcome.recipient())
-        .route::<UserDeleted>(GoodbyeEmails::NAME, goodbye.recipient())
-        .route::<OrderCreated>(OrderConfirmationEmails::NAME, confirmation.recipient())
-        .route::<OrderPaid>(PaymentReceiptEmails::NAME, receipt.recipient())
+        .route_pool::<UserCreated>(WelcomeEmails::NAME, recipients(welcome))
+        .route_pool::<UserDeleted>(GoodbyeEmails::NAME, recipients(goodbye))
+        .route_pool::<OrderCreated>(OrderConfirmationEmails::NAME, recipients(confirmation))
+        .route_pool::<OrderPaid>(PaymentReceiptEmails::NAME, recipients(receipt))
         .route::<EventEnvelope>(HistoryActor::NAME, history.recipient());
     extra_routes(&mut registry);
 
@@ -409,20 +405,41 @@ async fn serve(
     outcome
 }
 
-/// Start `handler` as a supervised [`HandlerActor`] on its own arbiter, watched by `actors`
-/// so the shutdown can wait until it stopped.
-fn start_handler<H: EventHandler>(
-    arbiter: &Arbiter,
-    handler: H,
-    actors: &WaitGroup,
-    metrics: &Arc<Metrics>,
+/// Starts the handler actors, each a pool of supervised [`HandlerActor`]s with an arbiter
+/// (a thread) per worker, watched by `actors` so the shutdown can wait until they stopped.
+struct HandlerPools<'a> {
+    /// Every worker's arbiter, stopped and joined at the end.
+    arbiters: Vec<Arbiter>,
+    actors: &'a WaitGroup,
+    metrics: &'a Arc<Metrics>,
     batch: SyncBatch,
-) -> Addr<HandlerActor<H>> {
-    let token = actors.token();
-    let actor = HandlerActor::new(handler)
-        .with_metrics(Arc::clone(metrics))
-        .with_batch(batch);
-    Supervisor::start_in_arbiter(&arbiter.handle(), move |_| actor.watched(token))
+    /// Workers per pool (`COOLRIEL_EMAIL_WRITERS`).
+    writers: usize,
+}
+
+impl HandlerPools<'_> {
+    fn start<H: EventHandler>(&mut self, make: impl Fn() -> H) -> Vec<Addr<HandlerActor<H>>> {
+        (0..self.writers.max(1))
+            .map(|worker| {
+                let token = self.actors.token();
+                let actor = HandlerActor::new(make())
+                    .with_metrics(Arc::clone(self.metrics))
+                    .with_batch(self.batch)
+                    .with_worker(worker);
+                let arbiter = Arbiter::new();
+                let addr =
+                    Supervisor::start_in_arbiter(&arbiter.handle(), move |_| actor.watched(token));
+                self.arbiters.push(arbiter);
+                addr
+            })
+            .collect()
+    }
+}
+
+fn recipients<H: EventHandler>(
+    pool: Vec<Addr<HandlerActor<H>>>,
+) -> Vec<Recipient<Deliver<H::Event>>> {
+    pool.into_iter().map(|worker| worker.recipient()).collect()
 }
 
 /// The consumer thread, seen from the system thread.

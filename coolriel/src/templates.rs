@@ -297,19 +297,31 @@ impl Templates {
         user_type: UserType,
         data: &impl Serialize,
     ) -> Result<RenderedEmail, TemplateError> {
-        let name = template_name(kind, user_type);
-        let render = |registry: &Handlebars<'static>, format: Format| {
-            registry
-                .render(&name, data)
-                .map_err(|source| TemplateError::Render {
-                    name: format!("{name}.{}", format.extension()),
-                    source: Box::new(source),
-                })
-        };
         Ok(RenderedEmail {
-            html: render(&self.html, Format::Html)?,
-            text: render(&self.text, Format::Text)?,
+            html: self.render_format(kind, user_type, Format::Html, data)?,
+            text: self.render_format(kind, user_type, Format::Text, data)?,
         })
+    }
+
+    /// Render one email in one format (see [`Templates::render`]).
+    pub fn render_format(
+        &self,
+        kind: EmailKind,
+        user_type: UserType,
+        format: Format,
+        data: &impl Serialize,
+    ) -> Result<String, TemplateError> {
+        let name = template_name(kind, user_type);
+        let registry = match format {
+            Format::Html => &self.html,
+            Format::Text => &self.text,
+        };
+        registry
+            .render(&name, data)
+            .map_err(|source| TemplateError::Render {
+                name: format!("{name}.{}", format.extension()),
+                source: Box::new(source),
+            })
     }
 }
 

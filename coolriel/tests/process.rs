@@ -37,6 +37,8 @@ fn spawn_service_with(
         .env("COOLRIEL_TOPICS", topic)
         .env("OUTPUT_DIR", output)
         .env("TEMPLATES_DIR", templates_dir())
+        // Both parts: a SIGKILL must never leave an HTML file without its text beside it.
+        .env("COOLRIEL_TEXT_FILES", "true")
         // The killed member must leave the group quickly for the restart to get its
         // partitions (6 s is the smallest session timeout Kafka accepts).
         .env("KAFKA_SESSION_TIMEOUT_MS", "6000")

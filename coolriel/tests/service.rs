@@ -354,7 +354,12 @@ async fn the_labs_own_messages_are_handled_like_ours() {
         publish_raw(&producer, &topic, Some(1), None, Some(payload)).await;
     }
 
-    let service = Coolriel::start(config(&topic, &group, dir.path())).expect("start");
+    // The default email files, as the lab wrote them: HTML only.
+    let lab_defaults = Config {
+        text_files: Config::default().text_files,
+        ..config(&topic, &group, dir.path())
+    };
+    let service = Coolriel::start(lab_defaults).expect("start");
     eventually("both lab events handled", TIMEOUT, || {
         history(dir.path()).len() >= 2
     })
@@ -378,6 +383,11 @@ async fn the_labs_own_messages_are_handled_like_ours() {
     );
     let goodbye = std::fs::read_to_string(dir.path().join("goodbye_8.html")).expect("goodbye");
     assert!(goodbye.contains("Grace Hopper"));
+    assert_eq!(
+        files(dir.path()),
+        BTreeSet::from(["goodbye_8.html", "history.jsonl", "welcome_7.html"].map(String::from)),
+        "by default, one HTML file per email and no plain-text part"
+    );
 
     let history = history(dir.path());
     assert_eq!(history.len(), 2, "the unknown type is skipped: {history:?}");

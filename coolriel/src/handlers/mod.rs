@@ -126,6 +126,8 @@ pub struct HandlerActor<H> {
     held: Vec<HeldAck>,
     /// The sync scheduled for the held batch, if any.
     sync_timer: Option<SpawnHandle>,
+    /// This actor's number in its pool (0 for an actor alone), in its lifecycle lines.
+    worker: usize,
 }
 
 impl<H: EventHandler> HandlerActor<H> {
@@ -138,7 +140,14 @@ impl<H: EventHandler> HandlerActor<H> {
             batch: SyncBatch::default(),
             held: Vec::new(),
             sync_timer: None,
+            worker: 0,
         }
+    }
+
+    /// Number this actor within its pool (see [`crate::Registry::route_pool`]).
+    pub fn with_worker(mut self, worker: usize) -> Self {
+        self.worker = worker;
+        self
     }
 
     /// Make waiting work durable by these rules instead of [`SyncBatch::default`].
@@ -217,7 +226,7 @@ impl<H: EventHandler> Actor for HandlerActor<H> {
     type Context = Context<Self>;
 
     fn started(&mut self, _ctx: &mut Self::Context) {
-        tracing::info!(actor = H::NAME, "actor started");
+        tracing::info!(actor = H::NAME, worker = self.worker, "actor started");
     }
 
     fn stopping(&mut self, ctx: &mut Self::Context) -> Running {
@@ -227,7 +236,7 @@ impl<H: EventHandler> Actor for HandlerActor<H> {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        tracing::info!(actor = H::NAME, "actor stopped");
+        tracing::info!(actor = H::NAME, worker = self.worker, "actor stopped");
     }
 }
 
@@ -236,6 +245,7 @@ impl<H: EventHandler> Supervised for HandlerActor<H> {
         let context = self.panicked_on.take();
         tracing::warn!(
             actor = H::NAME,
+            worker = self.worker,
             topic = context.as_ref().map(|context| context.topic.as_str()),
             partition = context.as_ref().map(|context| context.partition),
             offset = context.as_ref().map(|context| context.offset),

@@ -67,7 +67,9 @@ pub async fn create_source_topic(topic: &str, partitions: i32) {
 }
 
 /// A service configuration for one test: its topic, its group, its output directory,
-/// short retry and session timings, and an admin server on a free port.
+/// short retry and session timings, an admin server on a free port, and the plain-text
+/// part of each email written too (so the tests check both files of every email; the
+/// default, HTML only, is checked by `service.rs`'s lab-messages test).
 pub fn config(topic: &str, group: &str, output_dir: &Path) -> Config {
     config_for(&[topic], group, output_dir)
 }
@@ -90,6 +92,7 @@ pub fn config_for(topics: &[&str], group: &str, output_dir: &Path) -> Config {
         session_timeout: Duration::from_secs(6),
         admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         lag_refresh_interval: Duration::from_millis(200),
+        text_files: true,
         ..Config::default()
     }
 }

@@ -1,5 +1,10 @@
-//! The six cases of the benchmark issue. Each case measures the system and its limit in
-//! the same run, `runs` times, alternating them, so a neighbour's build slows both.
+//! The cases of the benchmark issues. Each case measures the system and its limit in the
+//! same run, `runs` times, alternating them, so a neighbour's build slows both.
+//!
+//! - this module: cases 1 to 6 (drain, replay, writes, latency, memory, scaling);
+//! - [`lab`]: case 7, coolriel against the lab's own Python consumer.
+
+pub(crate) mod lab;
 
 use std::fmt::Write as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -361,7 +366,8 @@ fn drain(
     for service in services {
         service.stop()?;
     }
-    std::fs::remove_dir_all(&out)?;
+    // Kept until the work directory goes: deleting 200 000 files here would slow every
+    // file created in the next minutes (see `lab`'s module documentation).
     Ok(Drain {
         rate: rate(events, done - started),
         startup: first.map_or(Duration::ZERO, |first| first - started),
@@ -400,15 +406,14 @@ pub(crate) fn drain_and_scaling(
             kafka::bare_consume(&settings.brokers, &topic, events, Mode::Group)?,
         );
         log(&format!("case 1 run {}: rendering", run + 1));
-        let (elapsed, html, text) = limits::render_loop(&settings.templates, events)?;
+        let (elapsed, html) = limits::render_loop(&settings.templates, events)?;
         let rate_b = rate(events, elapsed);
         log(&format!("case 1 run {}: atomic writes", run + 1));
         let dir = settings.dir(&format!("writes-{run}"))?;
         let rate_c = rate(
             settings.write_events,
-            limits::write_loop(&dir, settings.write_events, &html, &text)?,
+            limits::write_loop(&dir, settings.write_events, &html)?,
         );
-        std::fs::remove_dir_all(&dir)?;
         log(&format!("case 1 run {}: coolriel, 1 instance", run + 1));
         let single = drain(settings, &topic, events, 1, run)?;
         if scaling_failure.is_none() {
@@ -475,16 +480,16 @@ pub(crate) fn drain_and_scaling(
         "from client creation (includes group join) to the last message".into(),
     ]);
     body += &rows_of(&[
-        "(b) template rendering alone (HTML + text per event)".into(),
+        "(b) template rendering alone (HTML per event)".into(),
         Spread::of(&b).show(0),
         "`coolriel::Templates::render`, one thread".into(),
     ]);
     body += &rows_of(&[
-        "(c) atomic file writes alone (2 files per event)".into(),
+        "(c) whole-or-absent file writes alone (1 HTML file per event)".into(),
         Spread::of(&c).show(0),
         format!(
-            "`coolriel::output::replace_file` per file and `sync_file_system` per {} events, \
-             as coolriel writes them, one thread, {} events",
+            "`coolriel::output::OutputDir::publish` per file and `OutputDir::sync` per {} \
+             events, as coolriel writes them by default, one thread, {} events",
             coolriel::SyncBatch::default().max_messages,
             settings.write_events
         ),
@@ -499,10 +504,11 @@ pub(crate) fn drain_and_scaling(
     ]);
     let _ = writeln!(
         body,
-        "\n(c) is bound by the file system: two temporary files created, written and renamed \
-         per event (text, HTML), and one `syncfs` per batch, the way coolriel's email actors \
-         make their work durable before acknowledging it. coolriel writes welcome and goodbye \
-         emails from two handler actors at once, so it can exceed this one-thread loop.\n\
+        "\n(c) is bound by the file system: one inode created, written and linked into place \
+         per event, and one `syncfs` per batch, the way coolriel's email actors make their \
+         work durable before acknowledging it. coolriel writes from several writer actors at \
+         once (`COOLRIEL_EMAIL_WRITERS`, two per email kind on this machine), so it can exceed \
+         this one-thread loop. No output is deleted until the whole run ends (see case 7).\n\
          \nSlowest limit per run: {}. **Ratio coolriel / slowest of (a, b, c): {}** (target ≥ 0.8: {}).",
         slowest.join(", "),
         ratio.show(2),
