@@ -1,7 +1,8 @@
 //! coolriel: the notification service. It consumes the events the store manager publishes
 //! (`user-events` and `order-events` by default, `COOLRIEL_TOPICS`), writes HTML emails
-//! (each with its plain-text alternative) to disk, and keeps the whole event history, which
-//! `coolriel replay` can rebuild from either topic or both.
+//! (with their plain-text alternative too when `COOLRIEL_TEXT_FILES` asks for it) to disk,
+//! and keeps the whole event history, which `coolriel replay` can rebuild from either topic
+//! or both.
 //!
 //! | event          | email (per user type: client, employee, manager)  | history |
 //! |----------------|----------------------------------------------------|---------|
@@ -18,8 +19,9 @@
 //!   group, subscribed to every configured topic, a `<topic>.dlq` created for each) and
 //!   returns a [`CoolrielHandle`] whose [`shutdown`](CoolrielHandle::shutdown) drains,
 //!   commits and stops. Threads: one actix system (partition actors, the admin server's
-//!   accept loop and gauge refresher), one arbiter per handler actor (blocking file I/O),
-//!   one consumer thread (rebalance callbacks), one admin server worker.
+//!   accept loop and gauge refresher), one arbiter per handler actor (blocking file I/O;
+//!   each email handler is a pool of `COOLRIEL_EMAIL_WRITERS` actors), one consumer thread
+//!   (rebalance callbacks), one admin server worker.
 //! - [`kafka`]: the consumer context and its rebalance callbacks, the [`PartitionActor`]
 //!   (one per assigned partition of any topic, fed by that partition's own queue), the
 //!   dead-letter producer, the client settings, and the assignment watchdog (rejoins the
@@ -35,9 +37,10 @@
 //!   [`HistoryActor`], which records every event of every topic.
 //! - [`templates`]: the Handlebars email templates (strict mode), 4 kinds × 3 user types ×
 //!   HTML and text, all loaded once at start-up (a missing one stops the start).
-//! - [`output`]: atomic file writes (temporary file, rename), durable at once (fsyncs) or
-//!   for a whole batch with one file-system sync; mode 0644 so the gallery or another user
-//!   can read them.
+//! - [`output`]: files whole or absent ([`output::OutputDir::publish`]: a new file linked
+//!   into place from an unnamed inode, an unchanged one left alone, a changed one replaced
+//!   by a rename), made durable for a whole batch with one file-system sync; mode 0644 so
+//!   the gallery or another user can read them.
 //! - [`admin`]: the admin HTTP server on `COOLRIEL_ADMIN_ADDR` (default
 //!   `127.0.0.1:5001`), started and stopped with the service: `GET /health-check`
 //!   (liveness), `GET /ready` (200 when the broker answers, else 503), `GET /metrics`,
