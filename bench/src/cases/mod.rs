@@ -1046,8 +1046,8 @@ pub(crate) async fn latency(
          ack arrived, so this is commit (+ wake, read, send) → broker ack, exactly the value \
          the `store_manager_outbox_commit_to_ack_seconds` histogram observes, per row instead \
          of in buckets.\n\
-         - 201 → file: the ctime of `welcome_<id>.html` (set by the rename that publishes \
-         the whole file; the batch's `syncfs` follows within 5 ms, before the event is \
+         - 201 → file: the ctime of `welcome_<id>.html` (set when the whole file is linked \
+         under its name; the batch's `syncfs` follows within 5 ms, before the event is \
          acknowledged) minus the wall-clock time the client got the 201. \
          Negative when the email was on disk before the answer reached the client.\n\
          - limit: what commit → ack cannot beat. Right after each run, with store-manager and \
