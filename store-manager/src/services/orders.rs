@@ -21,6 +21,7 @@ use crate::database;
 use crate::entities::{order, order_item, product, stock, user};
 use crate::outbox;
 use crate::routes::error::ApiError;
+use crate::services::lab_number;
 use crate::services::products::table_id;
 use crate::topics::Topics;
 
@@ -107,7 +108,7 @@ impl NewOrder {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OrderView {
     pub id: i64,
     pub user_id: i64,
@@ -115,6 +116,11 @@ pub struct OrderView {
     pub total: Money,
     pub created_at: DateTime<Utc>,
     pub items: Vec<OrderItem>,
+    /// The lab's name for `total`, as a number.
+    pub total_amount: f64,
+    /// The lab's link to pay the order at its payments service. This store has no
+    /// payments service (`PUT /orders` records a payment), so it is always null.
+    pub payment_link: Option<String>,
 }
 
 /// The customer as the order events carry them.
@@ -276,13 +282,16 @@ pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<OrderView, O
         .one(db)
         .await?
         .ok_or(OrderError::NotFound(id))?;
+    let total = Money::from_cents(found.total_cents);
     Ok(OrderView {
         id,
         user_id: i64::from(found.user_id),
         is_paid: found.is_paid,
-        total: Money::from_cents(found.total_cents),
+        total,
         created_at: found.created_at,
         items: order_lines(db, key).await?,
+        total_amount: lab_number(total),
+        payment_link: None,
     })
 }
 
@@ -382,13 +391,15 @@ pub async fn delete_order(
     Ok(())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Spender {
     pub user_id: i64,
     pub name: String,
     pub email: String,
     pub orders: i64,
     pub total_spent: Money,
+    /// The lab's name for `total_spent`, as a number.
+    pub total_expense: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -448,6 +459,7 @@ pub async fn highest_spenders(db: &DatabaseConnection) -> Result<Vec<Spender>, O
             email: row.email,
             orders: row.orders,
             total_spent: Money::from_cents(row.total_cents),
+            total_expense: lab_number(Money::from_cents(row.total_cents)),
         })
         .collect())
 }
