@@ -50,8 +50,7 @@ pub(super) async fn supplier_query(
             graphql::MAX_QUERY_BYTES
         )));
     }
-    let mut request =
-        async_graphql::Request::new(query).variables(parse_variables(variables)?);
+    let mut request = async_graphql::Request::new(query).variables(parse_variables(variables)?);
     if let Some(name) = operation_name.filter(|name| !name.is_empty()) {
         request = request.operation_name(name);
     }
@@ -61,9 +60,7 @@ pub(super) async fn supplier_query(
             .extensions
             .as_ref()
             .and_then(|extensions| extensions.get("code"))
-            .is_some_and(|code| {
-                *code == async_graphql::Value::from(graphql::DATABASE_UNAVAILABLE)
-            })
+            .is_some_and(|code| *code == async_graphql::Value::from(graphql::DATABASE_UNAVAILABLE))
     });
     let errors = (!response.errors.is_empty()).then(|| {
         response
@@ -120,10 +117,16 @@ mod tests {
         let from_object = parse_variables(Some(json!({"id": "1"}))).expect("object");
         let from_text = parse_variables(Some(json!(r#"{"id": "1"}"#))).expect("text");
         assert_eq!(from_object, from_text);
-        assert_eq!(from_object.into_value().into_json().ok(), Some(json!({"id": "1"})));
+        assert_eq!(
+            from_object.into_value().into_json().ok(),
+            Some(json!({"id": "1"}))
+        );
         for refused in [json!(1), json!([1]), json!("[1]"), json!("{not json")] {
             assert!(
-                matches!(parse_variables(Some(refused.clone())), Err(ApiError::BadRequest(_))),
+                matches!(
+                    parse_variables(Some(refused.clone())),
+                    Err(ApiError::BadRequest(_))
+                ),
                 "{refused}"
             );
         }
