@@ -21,21 +21,14 @@ use crate::database;
 use crate::entities::{order, order_item, product, stock, user};
 use crate::outbox;
 use crate::routes::error::ApiError;
-use crate::services::lab_number;
 use crate::services::products::table_id;
+use crate::services::{LinesError, lab_number, lines_by_product};
 use crate::topics::Topics;
-
-/// Most units of one product in one order; more is a typo, not a purchase.
-pub const MAX_LINE_QUANTITY: i64 = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
-    #[error("an order needs at least one item")]
-    NoItems,
-    #[error(
-        "quantity {quantity} for product {product_id} must be between 1 and {MAX_LINE_QUANTITY}"
-    )]
-    InvalidQuantity { product_id: i64, quantity: i64 },
+    #[error(transparent)]
+    Lines(#[from] LinesError),
     #[error("user {0} does not exist")]
     UnknownUser(i64),
     #[error("product {0} does not exist")]
@@ -59,8 +52,7 @@ pub enum OrderError {
 impl From<OrderError> for ApiError {
     fn from(error: OrderError) -> Self {
         match error {
-            OrderError::NoItems
-            | OrderError::InvalidQuantity { .. }
+            OrderError::Lines(_)
             | OrderError::UnknownUser(_)
             | OrderError::UnknownProduct(_)
             | OrderError::TotalTooLarge => ApiError::Unprocessable(error.to_string()),
@@ -84,26 +76,7 @@ impl NewOrder {
         user_id: i64,
         items: impl IntoIterator<Item = (i64, i64)>,
     ) -> Result<Self, OrderError> {
-        let mut lines = BTreeMap::new();
-        for (product_id, quantity) in items {
-            if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
-                return Err(OrderError::InvalidQuantity {
-                    product_id,
-                    quantity,
-                });
-            }
-            let total: &mut i64 = lines.entry(product_id).or_default();
-            *total += quantity;
-            if *total > MAX_LINE_QUANTITY {
-                return Err(OrderError::InvalidQuantity {
-                    product_id,
-                    quantity: *total,
-                });
-            }
-        }
-        if lines.is_empty() {
-            return Err(OrderError::NoItems);
-        }
+        let lines = lines_by_product(items)?;
         Ok(NewOrder { user_id, lines })
     }
 }
@@ -484,6 +457,7 @@ pub async fn best_sellers(db: &DatabaseConnection) -> Result<Vec<BestSeller>, Or
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::MAX_LINE_QUANTITY;
 
     #[test]
     fn repeated_products_are_added_up_in_product_order() {
@@ -496,16 +470,19 @@ mod tests {
 
     #[test]
     fn empty_orders_and_bad_quantities_are_rejected() {
-        assert!(matches!(NewOrder::parse(1, []), Err(OrderError::NoItems)));
+        assert!(matches!(
+            NewOrder::parse(1, []),
+            Err(OrderError::Lines(LinesError::NoItems))
+        ));
         for quantity in [0, -1, MAX_LINE_QUANTITY + 1] {
             assert!(matches!(
                 NewOrder::parse(1, [(1, quantity)]),
-                Err(OrderError::InvalidQuantity { .. })
+                Err(OrderError::Lines(LinesError::InvalidQuantity { .. }))
             ));
         }
         assert!(matches!(
             NewOrder::parse(1, [(1, MAX_LINE_QUANTITY), (1, 1)]),
-            Err(OrderError::InvalidQuantity { .. })
+            Err(OrderError::Lines(LinesError::InvalidQuantity { .. }))
         ));
     }
 }

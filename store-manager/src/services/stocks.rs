@@ -28,17 +28,13 @@ use shared_events::Money;
 use crate::database;
 use crate::entities::{product, stock};
 use crate::routes::error::ApiError;
-use crate::services::orders::MAX_LINE_QUANTITY;
 use crate::services::products::table_id;
+use crate::services::{LinesError, lines_by_product};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StockError {
-    #[error("a stock movement needs at least one item")]
-    NoItems,
-    #[error(
-        "quantity {quantity} for product {product_id} must be between 1 and {MAX_LINE_QUANTITY}"
-    )]
-    InvalidQuantity { product_id: i64, quantity: i64 },
+    #[error(transparent)]
+    Lines(#[from] LinesError),
     #[error("operation must be \"+\" (check in) or \"-\" (check out), got {0:?}")]
     UnknownOperation(String),
     #[error("product {0} does not exist")]
@@ -64,8 +60,7 @@ pub enum StockError {
 impl From<StockError> for ApiError {
     fn from(error: StockError) -> Self {
         match error {
-            StockError::NoItems
-            | StockError::InvalidQuantity { .. }
+            StockError::Lines(_)
             | StockError::UnknownOperation(_)
             | StockError::UnknownProduct(_) => ApiError::Unprocessable(error.to_string()),
             StockError::BelowZero { .. } | StockError::AboveMaximum { .. } => {
@@ -108,26 +103,7 @@ impl StockMovement {
         operation: Operation,
         items: impl IntoIterator<Item = (i64, i64)>,
     ) -> Result<Self, StockError> {
-        let mut lines = BTreeMap::new();
-        for (product_id, quantity) in items {
-            if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
-                return Err(StockError::InvalidQuantity {
-                    product_id,
-                    quantity,
-                });
-            }
-            let total: &mut i64 = lines.entry(product_id).or_default();
-            *total += quantity;
-            if *total > MAX_LINE_QUANTITY {
-                return Err(StockError::InvalidQuantity {
-                    product_id,
-                    quantity: *total,
-                });
-            }
-        }
-        if lines.is_empty() {
-            return Err(StockError::NoItems);
-        }
+        let lines = lines_by_product(items)?;
         Ok(StockMovement { operation, lines })
     }
 }
@@ -273,6 +249,7 @@ pub async fn product_stock(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::MAX_LINE_QUANTITY;
 
     #[test]
     fn operations_are_the_labs_signs() {
@@ -296,12 +273,12 @@ mod tests {
         );
         assert!(matches!(
             StockMovement::parse(Operation::CheckOut, []),
-            Err(StockError::NoItems)
+            Err(StockError::Lines(LinesError::NoItems))
         ));
         for quantity in [0, -1, MAX_LINE_QUANTITY + 1] {
             assert!(matches!(
                 StockMovement::parse(Operation::CheckOut, [(1, quantity)]),
-                Err(StockError::InvalidQuantity { .. })
+                Err(StockError::Lines(LinesError::InvalidQuantity { .. }))
             ));
         }
     }
