@@ -128,8 +128,8 @@ INSERT IGNORE INTO users (name, email, user_type_id) VALUES
     ('Ada Lovelace',   'alovelace@example.com', 1),
     ('Adele Goldberg', 'agoldberg@example.com', 1),
     ('Alan Turing',    'aturing@example.com',   1),
-    ('Jane Doe',       'jdoe@example.com',      2),
-    ('Da Boss',        'dboss@example.com',     3);
+    ('Jane Doe',       'jdoe@magasinducoin.ca', 2),
+    ('Da Boss',        'dboss@magasinducoin.ca', 3);
 
 -- The lab's products and their stock, as SEED_PRODUCTS in db/src/lib.rs (ids 1 to 4).
 INSERT IGNORE INTO products (id, name, sku, price_cents) VALUES
@@ -159,4 +159,5 @@ INSERT IGNORE INTO seaql_migrations (version, applied_at) VALUES
     ('m20251109_000002_users',      UNIX_TIMESTAMP()),
     ('m20251109_000003_outbox',     UNIX_TIMESTAMP()),
     ('m20251125_000004_store',      UNIX_TIMESTAMP()),
-    ('m20251125_000005_outbox_lease', UNIX_TIMESTAMP());
+    ('m20251125_000005_outbox_lease', UNIX_TIMESTAMP()),
+    ('m20261204_000006_lab_emails', UNIX_TIMESTAMP());

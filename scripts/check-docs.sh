@@ -17,6 +17,9 @@
 #     `store_manager::outbox::OutboxPublisher::try_publish_next`, names a module that
 #     exists and an item declared (or re-exported) in it; a last segment after a type
 #     (a method or a variant) must appear in that crate's sources.
+#  4. docs/lab-walkthrough.md and docs/lab-walkthrough.fr.md (the same walkthrough in
+#     French) run the same commands in the same order: the `$ ` lines of their `console`
+#     code blocks and the lines of their `sh` blocks must be identical.
 #
 # Exit status: 0 when everything resolves, 1 with one line per problem otherwise.
 #
@@ -241,10 +244,67 @@ def check_rust_path(doc, number, text, problems):
         problems.append(f"{where}: `{text}`: {members[0]} does not appear in {display(directory)}")
 
 
+# --- The two lab walkthroughs ------------------------------------------------------------
+
+# The same walkthrough in English and in French; a reader of either must run the same
+# commands, in the same order.
+WALKTHROUGHS = (ROOT / "docs" / "lab-walkthrough.md", ROOT / "docs" / "lab-walkthrough.fr.md")
+SHELL_BLOCKS = {"sh", "bash", "shell", "console"}
+
+
+def walkthrough_commands(path):
+    """(line number, command) for every command of the file's shell code blocks: in a
+    `console` block the lines after a `$ ` prompt (with their `\\` continuations), in a
+    `sh` block every line that is not blank or a comment."""
+    commands = []
+    language = None
+    continuing = False
+    for number, line, in_code in split_lines(path.read_text(encoding="utf-8")):
+        if FENCE.match(line):
+            if language is None and in_code:
+                language = FENCE.sub("", line).strip().split(" ")[0] or "text"
+            else:
+                language, continuing = None, False
+            continue
+        if not in_code or language not in SHELL_BLOCKS:
+            continue
+        if continuing:
+            commands[-1] = (commands[-1][0], commands[-1][1] + "\n" + line)
+        elif language == "console" and line.startswith("$ "):
+            commands.append((number, line[2:]))
+        elif language != "console" and line.strip() and not line.lstrip().startswith("#"):
+            commands.append((number, line))
+        else:
+            continue
+        continuing = line.rstrip().endswith("\\")
+    return commands
+
+
+def check_walkthroughs(problems):
+    english, french = WALKTHROUGHS
+    if not english.exists() or not french.exists():
+        missing = english if not english.exists() else french
+        problems.append(f"{display(missing)}: missing (the walkthrough exists in English and French)")
+        return
+    ours, theirs = walkthrough_commands(english), walkthrough_commands(french)
+    if not ours:
+        problems.append(f"{display(english)}: no command found in its code blocks")
+    for (line_en, command_en), (line_fr, command_fr) in zip(ours, theirs):
+        if command_en != command_fr:
+            problems.append(f"{display(english)}:{line_en} and {display(french)}:{line_fr} run different "
+                            f"commands:\n    {command_en}\n    {command_fr}")
+            return
+    if len(ours) != len(theirs):
+        longer, extra = (english, ours) if len(ours) > len(theirs) else (french, theirs)
+        line, command = extra[min(len(ours), len(theirs))]
+        problems.append(f"{display(longer)}:{line}: a command the other walkthrough lacks: {command}")
+
+
 # --- Main --------------------------------------------------------------------------------
 
 def main():
     problems = []
+    check_walkthroughs(problems)
     files = doc_files()
     for doc in files:
         text = doc.read_text(encoding="utf-8")
@@ -267,7 +327,8 @@ def main():
         for problem in problems:
             print(f"  {problem}")
         return 1
-    print(f"check-docs: {len(files)} file(s), every link and path resolves")
+    print(f"check-docs: {len(files)} file(s), every link and path resolves; "
+          f"both lab walkthroughs run the same {len(walkthrough_commands(WALKTHROUGHS[0]))} commands")
     return 0
 
 

@@ -6,7 +6,7 @@
 # test (installed when missing). A database or browser that cannot be installed or started
 # is an error, on CI as anywhere: the scenarios that need them never skip silently.
 #
-#   scripts/test.sh                 cargo test --workspace
+#   scripts/test.sh                 cargo test --workspace, then the Postman collection
 #   scripts/test.sh -p coolriel     extra arguments go to cargo test
 #
 # Settings: TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306), KAFKA_BOOTSTRAP_SERVERS
@@ -102,3 +102,47 @@ started=$SECONDS
 log "cargo test --workspace $*"
 cargo test --workspace "$@"
 log "tests passed in $((SECONDS - started)) s"
+
+# --- The Postman collection --------------------------------------------------------------
+# docs/collections/store-manager.postman.json, run by newman (pinned, installed from npm
+# into a cache outside the repository) against a store-manager of its own: a free port, a
+# fresh SQLite database, topics of its own on the broker (no consumer of the system's
+# topics sees its events).
+readonly NEWMAN_VERSION=6.2.2
+run_postman_collection() {
+    local newman_dir="${COOLRIEL_CACHE:-$HOME/.cache/coolriel}/newman-$NEWMAN_VERSION"
+    local newman="$newman_dir/node_modules/.bin/newman"
+    if [[ ! -x "$newman" ]]; then
+        command -v npm >/dev/null || { log "npm is needed to install newman"; return 1; }
+        log "installing newman $NEWMAN_VERSION from npm into $newman_dir"
+        npm install --prefix "$newman_dir" --no-audit --no-fund --no-save --loglevel=error \
+            "newman@$NEWMAN_VERSION" >/dev/null
+    fi
+    cargo build -q -p store-manager --bin store-manager
+    local work port suffix topic status=0
+    work="$(mktemp -d -t coolriel-newman.XXXXXX)"
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    suffix="newman-$$-$RANDOM"
+    for topic in "user-events-$suffix" "order-events-$suffix"; do
+        "$TANSU_BIN" topic create "$topic" --partitions 3 --broker tcp://127.0.0.1:9092 >/dev/null
+    done
+    DATABASE_URL="sqlite://$work/store.db?mode=rwc" STORE_MANAGER_ADDR="127.0.0.1:$port" \
+        USER_EVENTS_TOPIC="user-events-$suffix" ORDER_EVENTS_TOPIC="order-events-$suffix" \
+        "${CARGO_TARGET_DIR:-$repo_root/target}/debug/store-manager" >"$work/store-manager.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    log "newman: docs/collections/store-manager.postman.json against http://127.0.0.1:$port"
+    "$newman" run docs/collections/store-manager.postman.json \
+        --env-var "baseURL=http://127.0.0.1:$port" --color off || status=$?
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" || true
+    if ((status)); then
+        log "the Postman collection failed; store-manager's log: $work/store-manager.log"
+        return "$status"
+    fi
+    rm -rf "$work"
+}
+run_postman_collection

@@ -1,6 +1,6 @@
 use sea_orm_migration::prelude::*;
 
-use crate::SEED_USERS;
+use crate::FIRST_SEED_USERS;
 use crate::m20251109_000001_user_types::UserTypes;
 
 #[derive(DeriveMigrationName)]
@@ -60,7 +60,7 @@ impl MigrationTrait for Migration {
         let mut seed = Query::insert();
         seed.into_table(Users::Table)
             .columns([Users::Name, Users::Email, Users::UserTypeId]);
-        for (name, email, user_type_id) in SEED_USERS {
+        for (name, email, user_type_id) in FIRST_SEED_USERS {
             seed.values_panic([name.into(), email.into(), user_type_id.into()]);
         }
         manager.exec_stmt(seed).await

@@ -13,6 +13,8 @@
 //! - [`outbox`]: [`outbox::enqueue`], the [`outbox::OutboxPublisher`] (one step:
 //!   `try_publish_next`) and the [`outbox::OutboxActor`] that runs it after every commit,
 //!   on a fallback poll and at start-up.
+//! - [`graphql`]: the suppliers' GraphQL schema (async-graphql), served on
+//!   `POST /stocks/graphql-query`.
 //! - [`metrics`]: the Prometheus metrics served on `GET /metrics`.
 //! - [`topics`]: which topic each event type goes to.
 //! - [`startup`]: [`Application::build`] and [`Application::run_until_stopped`].
@@ -22,6 +24,7 @@ pub mod config;
 pub mod database;
 pub mod domain;
 pub mod entities;
+pub mod graphql;
 pub mod metrics;
 pub mod outbox;
 pub mod routes;

@@ -62,10 +62,14 @@ async fn the_labs_products_and_stock_are_seeded(backend: Backend) {
     assert_eq!(
         app.get_json("/stocks/reports/overview-stocks").await,
         json!([
-            {"product_id": 1, "name": "Laptop ABC", "sku": "LP12567", "quantity": 1000},
-            {"product_id": 2, "name": "Keyboard DEF", "sku": "KB67890", "quantity": 500},
-            {"product_id": 3, "name": "Gadget XYZ", "sku": "GG12345", "quantity": 2},
-            {"product_id": 4, "name": "27-inch Screen WYZ", "sku": "SC27289", "quantity": 90},
+            {"product_id": 1, "name": "Laptop ABC", "sku": "LP12567", "quantity": 1000,
+             "Article": "Laptop ABC", "Numéro SKU": "LP12567", "Prix unitaire": 1999.99, "Unités en stock": 1000},
+            {"product_id": 2, "name": "Keyboard DEF", "sku": "KB67890", "quantity": 500,
+             "Article": "Keyboard DEF", "Numéro SKU": "KB67890", "Prix unitaire": 59.5, "Unités en stock": 500},
+            {"product_id": 3, "name": "Gadget XYZ", "sku": "GG12345", "quantity": 2,
+             "Article": "Gadget XYZ", "Numéro SKU": "GG12345", "Prix unitaire": 5.75, "Unités en stock": 2},
+            {"product_id": 4, "name": "27-inch Screen WYZ", "sku": "SC27289", "quantity": 90,
+             "Article": "27-inch Screen WYZ", "Numéro SKU": "SC27289", "Prix unitaire": 299.75, "Unités en stock": 90},
         ])
     );
 }
@@ -154,6 +158,11 @@ async fn stock_is_set_and_read(backend: Backend) {
         .post_json("/stocks", &json!({"product_id": GADGET, "quantity": 40}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
+    // Ours and, in `result`, the lab's answer.
+    assert_eq!(
+        response.json::<Value>().await.expect("JSON"),
+        json!({"product_id": GADGET, "quantity": 40, "result": "rows updated: 1"})
+    );
     assert_eq!(stock_of(&app, GADGET).await, 40);
     // Setting the same value again is fine (MySQL reports 0 changed rows).
     let again = app
@@ -180,6 +189,9 @@ async fn an_order_takes_stock_and_publishes_order_created(backend: Backend) {
     assert_eq!(stored["is_paid"], false);
     // 1999.99 + 2 × 59.50, exactly.
     assert_eq!(stored["total"], "2118.99");
+    // The lab's keys: the total as a number, no payment service to link to.
+    assert_eq!(stored["total_amount"], 2118.99);
+    assert!(stored["payment_link"].is_null());
     assert_eq!(stored["items"][1]["unit_price"], "59.50");
     assert_eq!(stored["items"][1]["line_total"], "119.00");
     assert_eq!(stock_of(&app, LAPTOP).await, 999);
@@ -197,7 +209,7 @@ async fn an_order_takes_stock_and_publishes_order_created(backend: Backend) {
     assert_eq!(event["id"], order_id);
     assert_eq!(event["user_id"], JANE);
     assert_eq!(event["user_name"], "Jane Doe");
-    assert_eq!(event["user_email"], "jdoe@example.com");
+    assert_eq!(event["user_email"], "jdoe@magasinducoin.ca");
     assert_eq!(event["user_type_id"], 2);
     assert_eq!(event["total"], "2118.99");
     assert_eq!(event["items"][0]["name"], "Laptop ABC");
@@ -390,8 +402,8 @@ async fn reports_rank_spenders_and_best_sellers(backend: Backend) {
     assert_eq!(
         spenders,
         json!([
-            {"user_id": 5, "name": "Da Boss", "email": "dboss@example.com", "orders": 1, "total_spent": "1999.99"},
-            {"user_id": 4, "name": "Jane Doe", "email": "jdoe@example.com", "orders": 2, "total_spent": "249.50"},
+            {"user_id": 5, "name": "Da Boss", "email": "dboss@magasinducoin.ca", "orders": 1, "total_spent": "1999.99", "total_expense": 1999.99},
+            {"user_id": 4, "name": "Jane Doe", "email": "jdoe@magasinducoin.ca", "orders": 2, "total_spent": "249.50", "total_expense": 249.5},
         ])
     );
     let sellers = app.get_json("/orders/reports/best-sellers").await;

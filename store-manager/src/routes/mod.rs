@@ -2,6 +2,7 @@
 //! and the shared [`AppState`].
 
 pub mod error;
+mod graphql;
 mod health;
 mod orders;
 mod products;
@@ -55,6 +56,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/products/{id}", web::get().to(products::get_product))
         .route("/products/{id}", web::delete().to(products::delete_product))
         .route("/stocks", web::post().to(products::set_stock))
+        .route("/stocks", web::put().to(products::move_stock))
+        .route(
+            "/stocks/graphql-query",
+            web::post().to(graphql::supplier_query),
+        )
         // Before /stocks/{product_id}, which would otherwise try to parse "reports".
         .route(
             "/stocks/reports/overview-stocks",

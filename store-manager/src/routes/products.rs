@@ -7,7 +7,8 @@ use shared_events::Money;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::services::products::{self, NewProduct};
+use crate::services::products::{self, NewProduct, StockWrite};
+use crate::services::stocks::{self, Operation, StockMovement};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_SKU_CHARS: usize = 64;
@@ -114,8 +115,46 @@ pub(super) async fn set_stock(
                 i32::MAX
             ))
         })?;
-    products::set_stock(&state.db, product_id, quantity).await?;
-    Ok(HttpResponse::Ok().json(json!({ "product_id": product_id, "quantity": quantity })))
+    let write = products::set_stock(&state.db, product_id, quantity).await?;
+    // `result` is the lab's answer, kept for its clients.
+    let result = match write {
+        StockWrite::Updated => "rows updated: 1".to_owned(),
+        StockWrite::Added => format!("rows added: {product_id}"),
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "product_id": product_id,
+        "quantity": quantity,
+        "result": result,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct StockLineBody {
+    product_id: i64,
+    quantity: i64,
+}
+
+/// The body of `PUT /stocks`, as lab 6 sends it.
+#[derive(Debug, Deserialize)]
+pub(super) struct MoveStockBody {
+    items: Vec<StockLineBody>,
+    operation: String,
+}
+
+/// Checks items in (`"+"`) or out (`"-"`), all in one transaction. Publishes nothing:
+/// [`crate::services::stocks`] says why.
+pub(super) async fn move_stock(
+    state: web::Data<AppState>,
+    body: web::Json<MoveStockBody>,
+) -> Result<HttpResponse, ApiError> {
+    let MoveStockBody { items, operation } = body.into_inner();
+    let movement = StockMovement::parse(
+        Operation::parse(&operation)?,
+        items.iter().map(|line| (line.product_id, line.quantity)),
+    )?;
+    let levels = stocks::move_stock(&state.db, movement).await?;
+    // `result` is the lab's answer; `items` the quantities now on hand.
+    Ok(HttpResponse::Ok().json(json!({ "result": "OK", "items": levels })))
 }
 
 pub(super) async fn get_stock(

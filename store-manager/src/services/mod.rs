@@ -3,9 +3,64 @@
 
 pub mod orders;
 pub mod products;
+pub mod stocks;
 pub mod users;
 
+use std::collections::BTreeMap;
+
 use sea_orm::{DbErr, SqlErr};
+use shared_events::Money;
+
+/// Most units of one product in one order or stock movement; more is a typo.
+pub const MAX_LINE_QUANTITY: i64 = 1_000_000;
+
+/// Why the lines of an order or a stock movement were refused (a 422).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LinesError {
+    #[error("at least one item is needed")]
+    NoItems,
+    #[error(
+        "quantity {quantity} for product {product_id} must be between 1 and {MAX_LINE_QUANTITY}"
+    )]
+    InvalidQuantity { product_id: i64, quantity: i64 },
+}
+
+/// `(product id, quantity)` lines as one line per product (repeated products added up),
+/// in product id order, the order rows are locked in; at least one line, every quantity
+/// (and every sum) in 1..=[`MAX_LINE_QUANTITY`].
+pub(crate) fn lines_by_product(
+    items: impl IntoIterator<Item = (i64, i64)>,
+) -> Result<BTreeMap<i64, i64>, LinesError> {
+    let mut lines = BTreeMap::new();
+    for (product_id, quantity) in items {
+        if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
+            return Err(LinesError::InvalidQuantity {
+                product_id,
+                quantity,
+            });
+        }
+        let total: &mut i64 = lines.entry(product_id).or_default();
+        *total += quantity;
+        if *total > MAX_LINE_QUANTITY {
+            return Err(LinesError::InvalidQuantity {
+                product_id,
+                quantity: *total,
+            });
+        }
+    }
+    if lines.is_empty() {
+        return Err(LinesError::NoItems);
+    }
+    Ok(lines)
+}
+
+/// `money` as a JSON number (`1999.99`), for the keys the lab's clients read as numbers
+/// (`total_expense`, `Prix unitaire`, `total_amount`, the GraphQL `price`). Our own keys
+/// stay exact decimal strings; a double holds every amount below 2^53 cents to the cent,
+/// and JSON writes it in the fewest digits that read back the same.
+pub(crate) fn lab_number(money: Money) -> f64 {
+    money.cents() as f64 / 100.0
+}
 
 /// A write refused because a row still references the one being deleted. sea-orm
 /// classifies MySQL's errors, but SQLite reports a parent-row violation found at the end

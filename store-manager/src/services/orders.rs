@@ -22,19 +22,13 @@ use crate::entities::{order, order_item, product, stock, user};
 use crate::outbox;
 use crate::routes::error::ApiError;
 use crate::services::products::table_id;
+use crate::services::{LinesError, lab_number, lines_by_product};
 use crate::topics::Topics;
-
-/// Most units of one product in one order; more is a typo, not a purchase.
-pub const MAX_LINE_QUANTITY: i64 = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
-    #[error("an order needs at least one item")]
-    NoItems,
-    #[error(
-        "quantity {quantity} for product {product_id} must be between 1 and {MAX_LINE_QUANTITY}"
-    )]
-    InvalidQuantity { product_id: i64, quantity: i64 },
+    #[error(transparent)]
+    Lines(#[from] LinesError),
     #[error("user {0} does not exist")]
     UnknownUser(i64),
     #[error("product {0} does not exist")]
@@ -58,8 +52,7 @@ pub enum OrderError {
 impl From<OrderError> for ApiError {
     fn from(error: OrderError) -> Self {
         match error {
-            OrderError::NoItems
-            | OrderError::InvalidQuantity { .. }
+            OrderError::Lines(_)
             | OrderError::UnknownUser(_)
             | OrderError::UnknownProduct(_)
             | OrderError::TotalTooLarge => ApiError::Unprocessable(error.to_string()),
@@ -83,31 +76,12 @@ impl NewOrder {
         user_id: i64,
         items: impl IntoIterator<Item = (i64, i64)>,
     ) -> Result<Self, OrderError> {
-        let mut lines = BTreeMap::new();
-        for (product_id, quantity) in items {
-            if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
-                return Err(OrderError::InvalidQuantity {
-                    product_id,
-                    quantity,
-                });
-            }
-            let total: &mut i64 = lines.entry(product_id).or_default();
-            *total += quantity;
-            if *total > MAX_LINE_QUANTITY {
-                return Err(OrderError::InvalidQuantity {
-                    product_id,
-                    quantity: *total,
-                });
-            }
-        }
-        if lines.is_empty() {
-            return Err(OrderError::NoItems);
-        }
+        let lines = lines_by_product(items)?;
         Ok(NewOrder { user_id, lines })
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OrderView {
     pub id: i64,
     pub user_id: i64,
@@ -115,6 +89,11 @@ pub struct OrderView {
     pub total: Money,
     pub created_at: DateTime<Utc>,
     pub items: Vec<OrderItem>,
+    /// The lab's name for `total`, as a number.
+    pub total_amount: f64,
+    /// The lab's link to pay the order at its payments service. This store has no
+    /// payments service (`PUT /orders` records a payment), so it is always null.
+    pub payment_link: Option<String>,
 }
 
 /// The customer as the order events carry them.
@@ -276,13 +255,16 @@ pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<OrderView, O
         .one(db)
         .await?
         .ok_or(OrderError::NotFound(id))?;
+    let total = Money::from_cents(found.total_cents);
     Ok(OrderView {
         id,
         user_id: i64::from(found.user_id),
         is_paid: found.is_paid,
-        total: Money::from_cents(found.total_cents),
+        total,
         created_at: found.created_at,
         items: order_lines(db, key).await?,
+        total_amount: lab_number(total),
+        payment_link: None,
     })
 }
 
@@ -382,13 +364,15 @@ pub async fn delete_order(
     Ok(())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Spender {
     pub user_id: i64,
     pub name: String,
     pub email: String,
     pub orders: i64,
     pub total_spent: Money,
+    /// The lab's name for `total_spent`, as a number.
+    pub total_expense: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -448,6 +432,7 @@ pub async fn highest_spenders(db: &DatabaseConnection) -> Result<Vec<Spender>, O
             email: row.email,
             orders: row.orders,
             total_spent: Money::from_cents(row.total_cents),
+            total_expense: lab_number(Money::from_cents(row.total_cents)),
         })
         .collect())
 }
@@ -472,6 +457,7 @@ pub async fn best_sellers(db: &DatabaseConnection) -> Result<Vec<BestSeller>, Or
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::MAX_LINE_QUANTITY;
 
     #[test]
     fn repeated_products_are_added_up_in_product_order() {
@@ -484,16 +470,19 @@ mod tests {
 
     #[test]
     fn empty_orders_and_bad_quantities_are_rejected() {
-        assert!(matches!(NewOrder::parse(1, []), Err(OrderError::NoItems)));
+        assert!(matches!(
+            NewOrder::parse(1, []),
+            Err(OrderError::Lines(LinesError::NoItems))
+        ));
         for quantity in [0, -1, MAX_LINE_QUANTITY + 1] {
             assert!(matches!(
                 NewOrder::parse(1, [(1, quantity)]),
-                Err(OrderError::InvalidQuantity { .. })
+                Err(OrderError::Lines(LinesError::InvalidQuantity { .. }))
             ));
         }
         assert!(matches!(
             NewOrder::parse(1, [(1, MAX_LINE_QUANTITY), (1, 1)]),
-            Err(OrderError::InvalidQuantity { .. })
+            Err(OrderError::Lines(LinesError::InvalidQuantity { .. }))
         ));
     }
 }

@@ -11,7 +11,7 @@ use shared_events::Money;
 use crate::database;
 use crate::entities::{product, stock};
 use crate::routes::error::ApiError;
-use crate::services::is_foreign_key_violation;
+use crate::services::{is_foreign_key_violation, lab_number};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
@@ -59,13 +59,31 @@ pub struct StockView {
     pub quantity: i64,
 }
 
-/// One line of the stock overview.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, FromQueryResult)]
+/// One line of the stock overview: our keys, then the lab's (its report's French column
+/// names, the price as a number) for the lab's clients.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StockLine {
     pub product_id: i32,
     pub name: String,
     pub sku: String,
     pub quantity: i64,
+    #[serde(rename = "Article")]
+    pub lab_article: String,
+    #[serde(rename = "Numéro SKU")]
+    pub lab_sku: String,
+    #[serde(rename = "Prix unitaire")]
+    pub lab_unit_price: f64,
+    #[serde(rename = "Unités en stock")]
+    pub lab_units_in_stock: i64,
+}
+
+#[derive(FromQueryResult)]
+struct StockLineRow {
+    product_id: i32,
+    name: String,
+    sku: String,
+    price_cents: i64,
+    quantity: i64,
 }
 
 /// Ids in the API are i64 (JSON numbers); the tables use INT. An id that does not fit
@@ -137,12 +155,21 @@ pub async fn delete_product(db: &DatabaseConnection, id: i64) -> Result<(), Prod
     Ok(())
 }
 
+/// How `POST /stocks` changed the stock table, in the lab's words (its `result` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockWrite {
+    /// The product's stock row was updated (`"rows updated: 1"`).
+    Updated,
+    /// The product had no stock row; one was added (`"rows added: <product id>"`).
+    Added,
+}
+
 /// Sets the quantity on hand (the lab's `POST /stocks`).
 pub async fn set_stock(
     db: &DatabaseConnection,
     product_id: i64,
     quantity: i32,
-) -> Result<(), ProductError> {
+) -> Result<StockWrite, ProductError> {
     let key = table_id(product_id).ok_or(ProductError::NotFound(product_id))?;
     let transaction = database::begin_write(db).await?;
     if product::Entity::find_by_id(key)
@@ -157,6 +184,7 @@ pub async fn set_stock(
         .filter(stock::Column::ProductId.eq(key))
         .exec(&transaction)
         .await?;
+    let mut write = StockWrite::Updated;
     if updated.rows_affected == 0 {
         // MySQL counts unchanged rows as not affected: only insert when none exists.
         if stock::Entity::find_by_id(key)
@@ -170,11 +198,12 @@ pub async fn set_stock(
             })
             .exec(&transaction)
             .await?;
+            write = StockWrite::Added;
         }
     }
     transaction.commit().await?;
     tracing::info!(product_id, quantity, "stock set");
-    Ok(())
+    Ok(write)
 }
 
 pub async fn find_stock(
@@ -196,10 +225,24 @@ pub async fn find_stock(
 pub async fn stock_overview(db: &DatabaseConnection) -> Result<Vec<StockLine>, ProductError> {
     // CAST … AS SIGNED: MySQL widens COALESCE/SUM results (to DECIMAL for SUM), and the
     // driver decodes types strictly; a BIGINT reads the same on both backends.
-    const OVERVIEW: &str = "SELECT p.id AS product_id, p.name, p.sku,
+    const OVERVIEW: &str = "SELECT p.id AS product_id, p.name, p.sku, p.price_cents,
                 CAST(COALESCE(s.quantity, 0) AS SIGNED) AS quantity
          FROM products p LEFT JOIN stocks s ON s.product_id = p.id
          ORDER BY p.id";
     let statement = Statement::from_string(db.get_database_backend(), OVERVIEW);
-    Ok(StockLine::find_by_statement(statement).all(db).await?)
+    Ok(StockLineRow::find_by_statement(statement)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| StockLine {
+            lab_article: row.name.clone(),
+            lab_sku: row.sku.clone(),
+            lab_unit_price: lab_number(Money::from_cents(row.price_cents)),
+            lab_units_in_stock: row.quantity,
+            product_id: row.product_id,
+            name: row.name,
+            sku: row.sku,
+            quantity: row.quantity,
+        })
+        .collect())
 }
