@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""Runs long build steps (the broker's install, the workspace build) at the same time and
+shows how far they are, in plain lines that read the same in a terminal and in a log:
+
+    [up] 4 min 30 s: tansu 173/402 crates, workspace 288/431 crates; about 13 min left
+
+Each task is a command whose cargo output goes to a log file; the count is cargo's own
+("Building [==>  ] 288/431", forced on with CARGO_TERM_PROGRESS_WHEN=always, so it counts
+what is already built too). The time left comes from measured runs: how long the task
+took and how its count grew over time (MEASURED below, from a first run on a 2-core
+machine, or this machine's own last full run, kept in $COOLRIEL_CACHE/progress/), scaled
+by this run's pace once it has one.
+
+    scripts/progress.py --prefix up \\
+        --task tansu-0.6.0 tansu ~/.cache/coolriel/tansu-install.log scripts/broker.sh install \\
+        --task build-debug workspace logs/build.log --capture cargo build --bin coolriel
+
+A task: --task KEY NAME LOG [--capture] COMMAND...; KEY names its measured times, NAME is
+what the lines call it, LOG is where its cargo output is (written by the command, or by
+this script with --capture, which sends the command's stdout and stderr there). Without
+--capture the command's own output goes to this script's standard error.
+
+Exit status: 0 when every task succeeded; otherwise 1, after the other tasks were stopped
+and the failed one's last log lines printed. SIGTERM or SIGINT stops the tasks (cargo
+resumes where it stopped on the next run) and exits 130.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Seconds between two progress lines.
+INTERVAL = float(os.environ.get("PROGRESS_INTERVAL", "30"))
+
+# Measured on this project's 2-core development machine, both tasks at once, from an
+# empty target directory and cargo registry (scripts/up.sh's first run). "curve": the
+# fraction of the time at which each twentieth of the units was done (5 %, 10 %, ...).
+MEASURED = {
+    "tansu-0.6.0": {"seconds": 1404, "curve": None},
+    "build-debug": {"seconds": 600, "curve": None},
+}
+
+BAR = re.compile(rb"Building \[[^\]]*\] (\d+)/(\d+)")
+
+
+def duration(seconds):
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+
+
+def cache_dir():
+    root = os.environ.get("COOLRIEL_CACHE") or os.path.expanduser("~/.cache/coolriel")
+    return Path(root) / "progress"
+
+
+def measured(key):
+    """This machine's last full run of `key`, else the committed measurement, else None."""
+    try:
+        with open(cache_dir() / f"{key}.json", encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, ValueError):
+        return MEASURED.get(key)
+
+
+def time_fraction(curve, fraction):
+    """Fraction of the time elapsed when `fraction` of the units were done (linear between
+    the measured points; a straight line when there is no curve)."""
+    if not curve:
+        return fraction
+    points = [(0.0, 0.0)] + [((i + 1) / len(curve), t) for i, t in enumerate(curve)]
+    for (f0, t0), (f1, t1) in zip(points, points[1:]):
+        if fraction <= f1:
+            return t0 + (t1 - t0) * (fraction - f0) / (f1 - f0) if f1 > f0 else t1
+    return 1.0
+
+
+class Task:
+    def __init__(self, key, name, log, command, capture):
+        self.key, self.name, self.log, self.command = key, name, Path(log), command
+        self.capture = capture
+        self.reference = measured(key)
+        self.process = None
+        self.started = None
+        self.ended = None
+        self.status = None
+        self.done = self.total = 0
+        self.first_fraction = None
+        self.samples = []  # (seconds since start, fraction done)
+        self.offset = 0
+
+    def start(self, env):
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        if self.capture:
+            output = open(self.log, "wb")
+            self.offset = 0
+        else:
+            output = None
+            # The command writes the log itself and truncates it: read it from the start
+            # once it is new (older than us means the last run's).
+            self.offset = 0
+        self.started = time.monotonic()
+        self.wall_started = time.time()
+        # A session of its own: the terminal's Ctrl-C goes to the script that runs us,
+        # which tells us, and we stop the whole task (cargo and its rustc processes).
+        self.process = subprocess.Popen(
+            self.command,
+            stdin=subprocess.DEVNULL,
+            stdout=output or sys.stderr,
+            stderr=subprocess.STDOUT if output else sys.stderr,
+            env=env,
+            start_new_session=True,
+        )
+        if output:
+            output.close()
+
+    def read_progress(self):
+        try:
+            stat = self.log.stat()
+            if not self.capture and stat.st_mtime < self.wall_started - 1:
+                return
+            if stat.st_size < self.offset:
+                self.offset = 0
+            with open(self.log, "rb") as file:
+                file.seek(self.offset)
+                chunk = file.read()
+                self.offset = file.tell()
+        except OSError:
+            return
+        matches = BAR.findall(chunk)
+        if not matches:
+            return
+        done, total = (int(number) for number in matches[-1])
+        if total <= 0:
+            return
+        self.done, self.total = done, total
+        fraction = done / total
+        if self.first_fraction is None:
+            self.first_fraction = fraction
+        self.samples.append((time.monotonic() - self.started, fraction))
+
+    def poll(self):
+        if self.status is None and self.process.poll() is not None:
+            self.status = self.process.returncode
+            self.ended = time.monotonic()
+            self.read_progress()
+        return self.status
+
+    def elapsed(self):
+        return (self.ended or time.monotonic()) - self.started
+
+    def remaining(self):
+        """Seconds left, estimated; None when nothing is known yet."""
+        if self.total == 0:
+            return None
+        fraction = self.done / self.total
+        start = self.first_fraction or 0.0
+        if self.reference:
+            curve = self.reference.get("curve")
+            t0 = time_fraction(curve, start)
+            now = time_fraction(curve, fraction)
+            # The part of the measured run this run still has to do.
+            left_share = max(1.0 - t0, 1e-6)
+            done_share = (now - t0) / left_share
+            if done_share < 0.05:
+                expected = self.reference["seconds"] * left_share
+                return max(expected - self.elapsed(), 0.0)
+            return self.elapsed() / done_share - self.elapsed()
+        # No measurement: this run's own pace, once it has one.
+        if fraction - start < 0.2:
+            return None
+        return self.elapsed() * (1.0 - fraction) / (fraction - start)
+
+    def describe(self):
+        if self.total:
+            return f"{self.name} {self.done}/{self.total} crates"
+        return f"{self.name} starting"
+
+    def record(self):
+        """Keep this run's times when it built (nearly) everything: the next estimate of
+        the same task on this machine starts from them."""
+        if self.status != 0 or self.first_fraction is None or self.first_fraction > 0.05:
+            return
+        seconds = self.elapsed()
+        if seconds < 60:
+            return
+        curve = []
+        for twentieth in range(1, 21):
+            target = twentieth / 20
+            at = next((t for t, f in self.samples if f >= target), seconds)
+            curve.append(round(min(at / seconds, 1.0), 3))
+        try:
+            cache_dir().mkdir(parents=True, exist_ok=True)
+            with open(cache_dir() / f"{self.key}.json", "w", encoding="utf-8") as file:
+                json.dump({"seconds": round(seconds), "curve": curve}, file)
+        except OSError:
+            pass
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def tail(self, lines=30):
+        try:
+            text = self.log.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        # The progress bar's carriage returns: keep what a terminal would have left.
+        kept = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
+        kept = [line for line in kept if not BAR.search(line.encode())]
+        return "\n".join(kept[-lines:])
+
+
+def parse(argv):
+    prefix = "progress"
+    tasks = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--prefix":
+            prefix = argv[i + 1]
+            i += 2
+        elif argv[i] == "--task":
+            key, name, log = argv[i + 1 : i + 4]
+            i += 4
+            capture = i < len(argv) and argv[i] == "--capture"
+            if capture:
+                i += 1
+            end = i
+            while end < len(argv) and argv[end] != "--task":
+                end += 1
+            if end == i:
+                raise SystemExit(f"progress.py: task {key} has no command")
+            tasks.append(Task(key, name, log, argv[i:end], capture))
+            i = end
+        else:
+            raise SystemExit(f"progress.py: unexpected {argv[i]!r} (see the header of this file)")
+    if not tasks:
+        raise SystemExit("progress.py: no --task given")
+    return prefix, tasks
+
+
+def main(argv):
+    prefix, tasks = parse(argv)
+
+    def say(text):
+        print(f"[{prefix}] {text}", file=sys.stderr, flush=True)
+
+    stop_requested = []
+
+    def on_signal(number, _frame):
+        stop_requested.append(number)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    env = dict(os.environ)
+    env["CARGO_TERM_PROGRESS_WHEN"] = "always"
+    env["CARGO_TERM_PROGRESS_WIDTH"] = "100"
+    # A task that shows its own progress (broker.sh install) leaves it to us.
+    env["COOLRIEL_PROGRESS_SHOWN"] = "1"
+    started = time.monotonic()
+    for task in tasks:
+        if task.reference:
+            took = f"a full run took {duration(task.reference['seconds'])}"
+        else:
+            took = "no measured time yet"
+        say(f"{task.name}: started ({took}; log: {task.log})")
+        task.start(env)
+    last_line = time.monotonic()
+    failed = None
+    while True:
+        time.sleep(0.5)
+        for task in tasks:
+            if task.status is None:
+                task.read_progress()
+            if task.status is None and task.poll() is not None:
+                if task.status == 0:
+                    say(f"{task.name}: done in {duration(task.elapsed())}")
+                    task.record()
+                elif failed is None and not stop_requested:
+                    failed = task
+        running = [task for task in tasks if task.status is None]
+        if stop_requested or failed:
+            for task in running:
+                task.stop()
+            for task in running:
+                task.process.wait()
+            break
+        if not running:
+            break
+        if time.monotonic() - last_line >= INTERVAL:
+            last_line = time.monotonic()
+            estimates = [task.remaining() for task in running]
+            left = ""
+            if all(estimate is not None for estimate in estimates):
+                worst = max(estimates)
+                left = (
+                    f"; about {duration(max(worst, 60))} left"
+                    if worst >= 60
+                    else "; less than a minute left"
+                )
+            status = ", ".join(task.describe() for task in running)
+            say(f"{duration(time.monotonic() - started)}: {status}{left}")
+    if stop_requested:
+        say(f"stopped after {duration(time.monotonic() - started)}; the next run resumes where this one stopped")
+        return 130
+    if failed:
+        say(f"{failed.name} failed (exit status {failed.status}) after {duration(failed.elapsed())}; "
+            f"last lines of {failed.log}:")
+        print(failed.tail(), file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
