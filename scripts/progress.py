@@ -46,6 +46,9 @@ MEASURED = {
 }
 
 BAR = re.compile(rb"Building \[[^\]]*\] (\d+)/(\d+)")
+# Another cargo holds the target directory (or the package cache): nothing moves until it
+# is done, and the line says so instead of a count that does not move.
+BLOCKED = re.compile(rb"Blocking waiting for file lock on ([a-z ]+)")
 
 
 def duration(seconds):
@@ -93,8 +96,10 @@ class Task:
         self.status = None
         self.done = self.total = 0
         self.first_fraction = None
+        self.counting_since = None
         self.samples = []  # (seconds since start, fraction done)
         self.offset = 0
+        self.blocked_on = None
 
     def start(self, env):
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -134,9 +139,13 @@ class Task:
                 self.offset = file.tell()
         except OSError:
             return
+        blocked = BLOCKED.findall(chunk)
+        if blocked:
+            self.blocked_on = blocked[-1].decode()
         matches = BAR.findall(chunk)
         if not matches:
             return
+        self.blocked_on = None
         done, total = (int(number) for number in matches[-1])
         if total <= 0:
             return
@@ -144,7 +153,9 @@ class Task:
         fraction = done / total
         if self.first_fraction is None:
             self.first_fraction = fraction
-        self.samples.append((time.monotonic() - self.started, fraction))
+            # From the first count on: time spent waiting for a lock is no pace.
+            self.counting_since = time.monotonic()
+        self.samples.append((time.monotonic() - self.counting_since, fraction))
 
     def poll(self):
         if self.status is None and self.process.poll() is not None:
@@ -156,12 +167,17 @@ class Task:
     def elapsed(self):
         return (self.ended or time.monotonic()) - self.started
 
+    def counting(self):
+        """Seconds since cargo's count first showed."""
+        return (self.ended or time.monotonic()) - self.counting_since
+
     def remaining(self):
         """Seconds left, estimated; None when nothing is known yet."""
         if self.total == 0:
             return None
         fraction = self.done / self.total
         start = self.first_fraction or 0.0
+        counted = self.counting()
         if self.reference:
             curve = self.reference.get("curve")
             t0 = time_fraction(curve, start)
@@ -171,14 +187,16 @@ class Task:
             done_share = (now - t0) / left_share
             if done_share < 0.05:
                 expected = self.reference["seconds"] * left_share
-                return max(expected - self.elapsed(), 0.0)
-            return self.elapsed() / done_share - self.elapsed()
+                return max(expected - counted, 0.0)
+            return counted / done_share - counted
         # No measurement: this run's own pace, once it has one.
         if fraction - start < 0.2:
             return None
-        return self.elapsed() * (1.0 - fraction) / (fraction - start)
+        return counted * (1.0 - fraction) / (fraction - start)
 
     def describe(self):
+        if self.blocked_on and not self.total:
+            return f"{self.name} waiting for another cargo to release the {self.blocked_on}"
         if self.total:
             return f"{self.name} {self.done}/{self.total} crates"
         return f"{self.name} starting"
@@ -188,7 +206,7 @@ class Task:
         the same task on this machine starts from them."""
         if self.status != 0 or self.first_fraction is None or self.first_fraction > 0.05:
             return
-        seconds = self.elapsed()
+        seconds = self.counting()
         if seconds < 60:
             return
         curve = []

@@ -143,8 +143,13 @@ report_exit() {
     else
         how="exited by itself with status $status"
     fi
-    log "${service_names[$i]} $how; last lines of ${service_logs[$i]}:"
-    tail -n 20 "${service_logs[$i]}" | sed 's/^/    /' >&2
+    log "${service_names[$i]} $how; from ${service_logs[$i]}:"
+    # Its last error (a backtrace would push it out of a plain tail), else its last lines.
+    tail -n 300 "${service_logs[$i]}" | awk '
+        { line[NR] = $0 }
+        /^Error: |panicked at|^error: / { from = NR }
+        END { if (!from) from = NR > 20 ? NR - 19 : 1
+              for (i = from; i <= NR && i < from + 20; i++) print "    " line[i] }' >&2
     unset 'service_pids[i]'
 }
 

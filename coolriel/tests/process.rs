@@ -261,7 +261,11 @@ async fn runs_from_any_directory_with_its_built_in_templates() {
     });
     kill_term(&mut service);
     let logs = std::fs::read_to_string(&log).expect("logs");
-    assert!(written, "no welcome_5.html in {}:\n{logs}", output.display());
+    assert!(
+        written,
+        "no welcome_5.html in {}:\n{logs}",
+        output.display()
+    );
     let html = std::fs::read_to_string(output.join("welcome_5.html")).expect("email");
     assert!(html.contains("user5@example.com"), "{html}");
     let starting = logs
