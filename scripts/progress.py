@@ -46,9 +46,14 @@ MEASURED = {
 }
 
 BAR = re.compile(rb"Building \[[^\]]*\] (\d+)/(\d+)")
-# Another cargo holds the target directory (or the package cache): nothing moves until it
-# is done, and the line says so instead of a count that does not move.
-BLOCKED = re.compile(rb"Blocking waiting for file lock on ([a-z ]+)")
+# What cargo does before its count shows: the line says it instead of "starting".
+# Another cargo may hold the target directory or the package cache: nothing moves until
+# it is done.
+BEFORE_COUNT = [
+    (re.compile(rb"Blocking waiting for file lock on ([a-z ]+)"), "waiting for another cargo to release the {}"),
+    (re.compile(rb"Updating ([a-z.-]+) index"), "updating the {} index"),
+    (re.compile(rb"Download(?:ing|ed) "), "downloading crates"),
+]
 
 
 def duration(seconds):
@@ -99,7 +104,7 @@ class Task:
         self.counting_since = None
         self.samples = []  # (seconds since start, fraction done)
         self.offset = 0
-        self.blocked_on = None
+        self.before_count = None
 
     def start(self, env):
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -139,13 +144,15 @@ class Task:
                 self.offset = file.tell()
         except OSError:
             return
-        blocked = BLOCKED.findall(chunk)
-        if blocked:
-            self.blocked_on = blocked[-1].decode()
+        latest = -1
+        for pattern, text in BEFORE_COUNT:
+            for match in pattern.finditer(chunk):
+                if match.start() > latest:
+                    latest = match.start()
+                    self.before_count = text.format(*(group.decode() for group in match.groups()))
         matches = BAR.findall(chunk)
         if not matches:
             return
-        self.blocked_on = None
         done, total = (int(number) for number in matches[-1])
         if total <= 0:
             return
@@ -195,11 +202,9 @@ class Task:
         return counted * (1.0 - fraction) / (fraction - start)
 
     def describe(self):
-        if self.blocked_on and not self.total:
-            return f"{self.name} waiting for another cargo to release the {self.blocked_on}"
         if self.total:
             return f"{self.name} {self.done}/{self.total} crates"
-        return f"{self.name} starting"
+        return f"{self.name} {self.before_count or 'starting'}"
 
     def record(self):
         """Keep this run's times when it built (nearly) everything: the next estimate of
