@@ -50,6 +50,10 @@ install_broker() {
     if [[ -x "$tansu_bin" ]]; then
         return 0
     fi
+    if ! command -v cargo >/dev/null || ! cargo --version >/dev/null 2>&1; then
+        log "cannot install tansu: cargo does not run for $(id -un) (install Rust for this user: rustup, or Debian's cargo)"
+        return 1
+    fi
     log "installing tansu $TANSU_VERSION into $tansu_root (once: it is built from crates.io)"
     mkdir -p "$cache_dir"
     local install_log="$cache_dir/tansu-install.log"
@@ -66,8 +70,8 @@ install_broker() {
             --task "tansu-$TANSU_VERSION" tansu "$install_log" --capture "${install[@]}" || status=$?
     fi
     if ((status != 0)); then
-        log "tansu install failed; last lines of $install_log:"
-        tail -n 30 "$install_log" | tr '\r' '\n' | grep -v 'Building \[' | tail -n 30 >&2
+        # scripts/progress.py has printed the log's last lines.
+        log "tansu install failed (log: $install_log)"
         return 1
     fi
     rm -rf "$cache_dir/tansu-build"

@@ -294,10 +294,10 @@ def main(argv):
     started = time.monotonic()
     for task in tasks:
         if task.reference:
-            took = f"a full run took {duration(task.reference['seconds'])}"
+            took = f"from nothing built: {duration(task.reference['seconds'])} measured"
         else:
             took = "no measured time yet"
-        say(f"{task.name}: started ({took}; log: {task.log})")
+        say(f"{task.name}: started (log: {task.log}; {took})")
         task.start(env)
     last_line = time.monotonic()
     failed = None
@@ -328,9 +328,9 @@ def main(argv):
             if all(estimate is not None for estimate in estimates):
                 worst = max(estimates)
                 left = (
-                    f"; about {duration(max(worst, 60))} left"
-                    if worst >= 60
-                    else "; less than a minute left"
+                    f"; about {round(worst / 60)} min left"
+                    if worst >= 90
+                    else "; about a minute left"
                 )
             status = ", ".join(task.describe() for task in running)
             say(f"{duration(time.monotonic() - started)}: {status}{left}")
