@@ -121,57 +121,29 @@ pub fn settings_help() -> String {
 mod tests {
     use super::*;
     use crate::Settings;
-    use std::cell::RefCell;
-    use std::collections::BTreeSet;
-
-    /// Read by the logging set-up rather than by [`Settings`].
-    const TELEMETRY: [&str; 2] = ["RUST_LOG", "LOG_FORMAT"];
+    use test_support::settings::{
+        assert_env_example_documents, assert_lists_exactly, listed_default, names_read,
+    };
 
     #[test]
-    fn the_help_lists_every_setting_the_server_reads() {
-        let read = RefCell::new(BTreeSet::new());
-        Settings::from_lookup(|name| {
-            read.borrow_mut().insert(name.to_owned());
-            None
-        })
-        .expect("defaults");
-        let listed: BTreeSet<String> = SETTINGS
-            .iter()
-            .map(|(name, ..)| (*name).to_owned())
-            .filter(|name| !TELEMETRY.contains(&name.as_str()))
-            .collect();
-        assert_eq!(listed, read.into_inner());
+    fn the_help_lists_every_setting_read() {
+        let read = names_read(|lookup| {
+            Settings::from_lookup(lookup).expect("defaults");
+        });
+        // RUST_LOG and LOG_FORMAT are read by the logging set-up.
+        assert_lists_exactly(SETTINGS, &read, &["RUST_LOG", "LOG_FORMAT"]);
     }
 
     #[test]
     fn the_listed_defaults_are_the_defaults() {
-        let settings = Settings::from_lookup(|name| {
-            SETTINGS
-                .iter()
-                .find(|(listed, default, _)| *listed == name && !default.is_empty())
-                .map(|(_, default, _)| (*default).to_owned())
-        })
-        .expect("the listed defaults are valid");
-        assert_eq!(
-            format!("{settings:?}"),
-            format!("{:?}", Settings::default())
-        );
+        let parsed = Settings::from_lookup(|name| listed_default(SETTINGS, name))
+            .expect("the listed defaults are valid");
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", Settings::default()));
     }
 
     #[test]
     fn the_env_example_documents_every_setting_with_its_default() {
-        let example = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.env.example"),
-        )
-        .expect(".env.example");
-        for (name, default, _) in SETTINGS {
-            let documented = example.lines().any(|line| {
-                line.split_once('=').is_some_and(|(key, value)| {
-                    key == *name && (default.is_empty() || value == *default)
-                })
-            });
-            assert!(documented, "`{name}={default}` is not in .env.example");
-        }
+        assert_env_example_documents(SETTINGS);
     }
 
     #[test]
