@@ -90,9 +90,10 @@ start_broker() {
     mkdir -p "$data_dir" "$(dirname "$log_file")"
     log "starting tansu on $BROKER_HOST:$BROKER_PORT (log in $data_dir/tansu.db, output in $log_file)"
     # tansu joins a sqlite:// path onto its working directory, so run it from the data dir.
-    # Its own session: a Ctrl-C in the terminal of scripts/up.sh must reach the services
-    # only, which then leave their groups and commit offsets on a broker still up; up.sh
-    # stops the broker after them. (The script runs without job control, so the subshell
+    # Its own session: a Ctrl-C in the terminal of scripts/up.sh must not reach it. up.sh
+    # (which alone receives it: its services run in sessions of their own too) stops the
+    # services first, which leave their groups and commit offsets on a broker still up,
+    # then the broker. (The script runs without job control, so the subshell
     # is no group leader and setsid execs in place: $! stays tansu's pid.)
     (
         cd "$data_dir"
