@@ -54,7 +54,8 @@ MEASURED = {
     },
 }
 
-BAR = re.compile(rb"Building \[[^\]]*\] (\d+)/(\d+)")
+# The colon after the count: a bar read while cargo was still writing it is not taken.
+BAR = re.compile(rb"Building \[[^\]]*\] (\d+)/(\d+):")
 # What cargo does before its count shows: the line says it instead of "starting".
 # Another cargo may hold the target directory or the package cache: nothing moves until
 # it is done.
@@ -111,20 +112,15 @@ class Task:
         self.done = self.total = 0
         self.first_fraction = None
         self.counting_since = None
-        self.samples = []  # (seconds since start, fraction done)
+        self.samples = []  # (seconds since the count first showed, fraction done)
         self.offset = 0
         self.before_count = None
 
     def start(self, env):
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        if self.capture:
-            output = open(self.log, "wb")
-            self.offset = 0
-        else:
-            output = None
-            # The command writes the log itself and truncates it: read it from the start
-            # once it is new (older than us means the last run's).
-            self.offset = 0
+        # With --capture the log is ours; otherwise the command truncates and writes it,
+        # and read_progress() waits until it is newer than this start (else: last run's).
+        output = open(self.log, "wb") if self.capture else None
         self.started = time.monotonic()
         self.wall_started = time.time()
         # A session of its own: the terminal's Ctrl-C goes to the script that runs us,
@@ -336,11 +332,12 @@ def main(argv):
             left = ""
             if all(estimate is not None for estimate in estimates):
                 worst = max(estimates)
-                left = (
-                    f"; about {round(worst / 60)} min left"
-                    if worst >= 90
-                    else "; about a minute left"
-                )
+                if worst >= 90:
+                    left = f"; about {round(worst / 60)} min left"
+                elif worst >= 45:
+                    left = "; about a minute left"
+                else:
+                    left = "; less than a minute left"
             status = ", ".join(task.describe() for task in running)
             say(f"{duration(time.monotonic() - started)}: {status}{left}")
     if stop_requested:
