@@ -3,8 +3,11 @@
 # the benchmarks. Docker cannot run on the development machines, so instead of Apache Kafka
 # we install tansu from crates.io once, into a cache outside the repository, and reuse it.
 #
-#   scripts/broker.sh install        build tansu into $COOLRIEL_CACHE (15-18 min, once)
-#   scripts/broker.sh start          start it on 127.0.0.1:9092 unless a broker answers there
+#   scripts/broker.sh install        build tansu into $COOLRIEL_CACHE (once; 16 min alone on
+#                                    2 cores, 23 min beside the workspace build), showing
+#                                    its progress (scripts/progress.py)
+#   scripts/broker.sh installed      exit 0 when tansu is installed, 1 when not
+#   scripts/broker.sh start          start it on 127.0.0.1:$BROKER_PORT unless a broker answers there
 #   scripts/broker.sh stop           stop the broker this script started
 #   scripts/broker.sh topics         create the system's topics (idempotent)
 #   scripts/broker.sh status         say whether a broker answers
@@ -15,16 +18,17 @@
 #                                    print every message of TOPIC (default user-events, 3
 #                                    partitions, as `topics` creates them), by partition
 #
-# Settings (environment): COOLRIEL_CACHE (default ~/.cache/coolriel), BROKER_DATA_DIR (where
-# the log is kept, default data/broker in the repository), BROKER_LOG (default logs/broker.log).
+# Settings (environment): COOLRIEL_CACHE (default ~/.cache/coolriel), BROKER_PORT (default
+# 9092), BROKER_DATA_DIR (where the log is kept, default data/broker in the repository),
+# BROKER_LOG (default logs/broker.log).
 set -euo pipefail
 
 readonly TANSU_VERSION=0.6.0
 # dynostore is the storage layer; libsql gives the SQLite engine, so the event log survives
-# a broker restart (the point of event sourcing). Measured: 17.5 min on 2 cores (with another build running).
+# a broker restart (the point of event sourcing).
 readonly TANSU_FEATURES=dynostore,libsql
 readonly BROKER_HOST=127.0.0.1
-readonly BROKER_PORT=9092
+readonly BROKER_PORT="${BROKER_PORT:-9092}"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache_dir="${COOLRIEL_CACHE:-$HOME/.cache/coolriel}"
@@ -35,6 +39,8 @@ log_file="${BROKER_LOG:-$repo_root/logs/broker.log}"
 pid_file="$data_dir/tansu.pid"
 
 log() { printf '[broker] %s\n' "$*" >&2; }
+# as_root, apt_install: root, else sudo, else the exact command to run.
+source "$repo_root/scripts/as-root.sh"
 
 broker_answers() {
     (exec 3<>"/dev/tcp/$BROKER_HOST/$BROKER_PORT") 2>/dev/null
@@ -44,19 +50,31 @@ install_broker() {
     if [[ -x "$tansu_bin" ]]; then
         return 0
     fi
-    log "installing tansu $TANSU_VERSION into $tansu_root (one time; about 15-18 minutes)"
-    mkdir -p "$cache_dir"
-    local started=$SECONDS
-    # A separate target dir so the workspace's own cache is not invalidated.
-    CARGO_TARGET_DIR="$cache_dir/tansu-build" cargo install tansu --locked \
-        --version "$TANSU_VERSION" --no-default-features --features "$TANSU_FEATURES" \
-        --root "$tansu_root" >"$cache_dir/tansu-install.log" 2>&1 || {
-        log "tansu install failed; last lines of $cache_dir/tansu-install.log:"
-        tail -n 30 "$cache_dir/tansu-install.log" >&2
+    if ! command -v cargo >/dev/null || ! cargo --version >/dev/null 2>&1; then
+        log "cannot install tansu: cargo does not run for $(id -un) (install Rust for this user: rustup, or Debian's cargo)"
         return 1
-    }
+    fi
+    log "installing tansu $TANSU_VERSION into $tansu_root (once: it is built from crates.io)"
+    mkdir -p "$cache_dir"
+    local install_log="$cache_dir/tansu-install.log"
+    # A separate target dir so the workspace's own cache is not invalidated.
+    local install=(env CARGO_TARGET_DIR="$cache_dir/tansu-build" cargo install tansu --locked
+        --version "$TANSU_VERSION" --no-default-features --features "$TANSU_FEATURES"
+        --root "$tansu_root")
+    local status=0
+    if [[ -n "${COOLRIEL_PROGRESS_SHOWN:-}" ]]; then
+        # scripts/progress.py runs us and follows this log.
+        "${install[@]}" >"$install_log" 2>&1 || status=$?
+    else
+        "$repo_root/scripts/progress.py" --prefix broker \
+            --task "tansu-$TANSU_VERSION" tansu "$install_log" --capture "${install[@]}" || status=$?
+    fi
+    if ((status != 0)); then
+        # scripts/progress.py has printed the log's last lines.
+        log "tansu install failed (log: $install_log)"
+        return 1
+    fi
     rm -rf "$cache_dir/tansu-build"
-    log "tansu installed in $((SECONDS - started)) s"
 }
 
 start_broker() {
@@ -72,9 +90,10 @@ start_broker() {
     mkdir -p "$data_dir" "$(dirname "$log_file")"
     log "starting tansu on $BROKER_HOST:$BROKER_PORT (log in $data_dir/tansu.db, output in $log_file)"
     # tansu joins a sqlite:// path onto its working directory, so run it from the data dir.
-    # Its own session: a Ctrl-C in the terminal of scripts/up.sh must reach the services
-    # only, which then leave their groups and commit offsets on a broker still up; up.sh
-    # stops the broker after them. (The script runs without job control, so the subshell
+    # Its own session: a Ctrl-C in the terminal of scripts/up.sh must not reach it. up.sh
+    # (which alone receives it: its services run in sessions of their own too) stops the
+    # services first, which leave their groups and commit offsets on a broker still up,
+    # then the broker. (The script runs without job control, so the subshell
     # is no group leader and setsid execs in place: $! stays tansu's pid.)
     (
         cd "$data_dir"
@@ -125,7 +144,7 @@ PY
     else
         if ! command -v sqlite3 >/dev/null; then
             log "installing sqlite3 (to index tansu's header table)"
-            apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null
+            apt_install sqlite3
         fi
         sqlite3 -cmd ".timeout 30000" "$db" "$sql;"
     fi
@@ -184,6 +203,7 @@ print_events() {
 
 case "${1:-}" in
 install) install_broker ;;
+installed) [[ -x "$tansu_bin" ]] ;;
 start) start_broker ;;
 stop) stop_broker ;;
 topics) create_topics ;;
@@ -196,7 +216,7 @@ status)
     fi
     ;;
 *)
-    echo "usage: $0 install|start|stop|topics|status|events [topic] [partitions]|index-headers DB" >&2
+    echo "usage: $0 install|installed|start|stop|topics|status|events [topic] [partitions]|index-headers DB" >&2
     exit 2
     ;;
 esac

@@ -7,10 +7,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log() { printf '[compose] %s\n' "$*" >&2; }
+# as_root, apt_install: root, else sudo, else the exact command to run.
+source scripts/as-root.sh
 
 if ! command -v docker-compose >/dev/null; then
     log "installing docker-compose from Debian's packages (only its parser is used)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+    apt_install docker-compose
 fi
 
 rendered="$(mktemp)"

@@ -16,6 +16,8 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 log() { printf '[test] %s\n' "$*" >&2; }
+# as_root, apt_install: root, else sudo, else the exact command to run.
+source scripts/as-root.sh
 
 mysql_answers() { (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; }
 
@@ -28,7 +30,7 @@ ensure_build_tools() {
     command -v perl >/dev/null || missing+=(perl)
     if ((${#missing[@]})); then
         log "installing build tools: ${missing[*]}"
-        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+        apt_install "${missing[@]}"
     fi
 }
 
@@ -38,11 +40,10 @@ ensure_mariadb() {
     fi
     if ! command -v mariadbd >/dev/null; then
         log "installing MariaDB from Debian's packages"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null
+        apt_install mariadb-server
     fi
     log "starting MariaDB"
-    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
-    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+    as_root "mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld && start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql"
     for _ in $(seq 1 100); do
         mysql_answers && break
         sleep 0.2
@@ -52,7 +53,7 @@ ensure_mariadb() {
         return 1
     fi
     # Debian's root uses unix_socket auth; the tests connect over TCP with no password.
-    mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket" 2>/dev/null || true
+    as_root "mariadb -uroot -e \"ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket\"" 2>/dev/null || true
 }
 
 ensure_chromium() {
@@ -61,7 +62,7 @@ ensure_chromium() {
         return 0
     fi
     log "installing chromium from Debian's packages (headless browser for the gallery test)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt_install chromium
 }
 
 drop_leftover_test_databases() {

@@ -1,11 +1,16 @@
 //! The command line: `coolriel` (or `coolriel run`) runs the service until SIGINT/SIGTERM;
 //! `coolriel replay` rebuilds the history and the users and orders projections from the
 //! topics (all configured ones, or those named with `--topic`).
+//!
+//! The settings are environment variables (or a `.env` file), read by
+//! [`Config::from_env`](crate::Config::from_env); [`SETTINGS`] lists them with their
+//! defaults for `coolriel --help`; the tests keep it equal to what the service reads and
+//! to `.env.example`.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +49,119 @@ pub struct ReplayArgs {
     pub output_dir: Option<PathBuf>,
 }
 
+impl Cli {
+    /// Parse the command line; `--help` ends with every setting and its default.
+    pub fn parse_with_settings_help() -> Self {
+        let matches = Self::command().after_help(settings_help()).get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    }
+}
+
+/// (variable, default as `.env.example` writes it, what it does); an empty default has
+/// its meaning in the text. Every setting coolriel reads ([`crate::config`],
+/// [`crate::telemetry`]).
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "the brokers"),
+    ("KAFKA_GROUP_ID", "coolriel", "the consumer group"),
+    (
+        "COOLRIEL_TOPICS",
+        "user-events,order-events",
+        "the topics consumed (comma-separated), each with its <topic>.dlq",
+    ),
+    (
+        "OUTPUT_DIR",
+        "output",
+        "emails and history.jsonl; a relative path is under the working directory, created if missing",
+    ),
+    (
+        "TEMPLATES_DIR",
+        "",
+        "a directory of the 24 Handlebars templates replacing the built-in ones [default: built in]",
+    ),
+    (
+        "COOLRIEL_MAX_ATTEMPTS",
+        "5",
+        "handler attempts before the dead-letter topic",
+    ),
+    (
+        "COOLRIEL_RETRY_BACKOFF_MS",
+        "200",
+        "first retry wait, doubled up to 5 s",
+    ),
+    (
+        "COOLRIEL_HANDLER_TIMEOUT_MS",
+        "30000",
+        "a handler answering later has failed",
+    ),
+    (
+        "COOLRIEL_MAX_IN_FLIGHT",
+        "64",
+        "messages in progress per partition",
+    ),
+    (
+        "COOLRIEL_TEXT_FILES",
+        "false",
+        "also write each email's plain-text part as <name>.txt beside its HTML file",
+    ),
+    (
+        "COOLRIEL_EMAIL_WRITERS",
+        "",
+        "writer actors (threads) per kind of email, 1..64 [default: one per CPU, at most 4]",
+    ),
+    (
+        "COOLRIEL_DRAIN_TIMEOUT_MS",
+        "10000",
+        "how long a revoke or a shutdown waits for the messages in progress",
+    ),
+    (
+        "KAFKA_SESSION_TIMEOUT_MS",
+        "10000",
+        "how soon a dead member's partitions move to another",
+    ),
+    (
+        "KAFKA_FETCH_WAIT_MAX_MS",
+        "25",
+        "longest a fetch waits at the broker for new events (1..10000)",
+    ),
+    (
+        "COOLRIEL_ADMIN_ADDR",
+        "127.0.0.1:5001",
+        "health, readiness, metrics and the email gallery (IP:PORT)",
+    ),
+    (
+        "COOLRIEL_LAG_REFRESH_MS",
+        "5000",
+        "how often the lag gauges are read from the broker (at least 100)",
+    ),
+    ("RUST_LOG", "info", "log filter (tracing EnvFilter syntax)"),
+    (
+        "LOG_FORMAT",
+        "text",
+        "text, or json for one object per line",
+    ),
+];
+
+/// The settings section of `--help`.
+pub fn settings_help() -> String {
+    let width = SETTINGS
+        .iter()
+        .map(|(name, ..)| name.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = String::from(
+        "Settings (environment variables, or a .env file in the working directory; the environment wins):\n",
+    );
+    for (name, default, help) in SETTINGS {
+        let default = if default.is_empty() {
+            String::new()
+        } else {
+            format!(" [default: {default}]")
+        };
+        text.push_str(&format!("  {name:width$}  {help}{default}\n"));
+    }
+    text
+}
+
 fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|instant| instant.with_timezone(&Utc))
@@ -53,6 +171,70 @@ fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    /// Settings read by the logging set-up rather than by [`Config`].
+    const TELEMETRY: [&str; 2] = ["RUST_LOG", "LOG_FORMAT"];
+
+    #[test]
+    fn the_help_lists_every_setting_the_service_reads() {
+        let read = RefCell::new(BTreeSet::new());
+        Config::from_lookup(|name| {
+            read.borrow_mut().insert(name.to_owned());
+            None
+        })
+        .expect("defaults");
+        let listed: BTreeSet<String> = SETTINGS
+            .iter()
+            .map(|(name, ..)| (*name).to_owned())
+            .filter(|name| !TELEMETRY.contains(&name.as_str()))
+            .collect();
+        assert_eq!(listed, read.into_inner());
+    }
+
+    #[test]
+    fn the_listed_defaults_are_the_defaults() {
+        let config = Config::from_lookup(|name| {
+            SETTINGS
+                .iter()
+                .find(|(listed, default, _)| *listed == name && !default.is_empty())
+                .map(|(_, default, _)| (*default).to_owned())
+        })
+        .expect("the listed defaults are valid");
+        assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
+    }
+
+    #[test]
+    fn the_env_example_documents_every_setting_with_its_default() {
+        let example = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.env.example"),
+        )
+        .expect(".env.example");
+        for (name, default, _) in SETTINGS {
+            let documented = example.lines().any(|line| {
+                line.split_once('=').is_some_and(|(key, value)| {
+                    key == *name && (default.is_empty() || value == *default)
+                })
+            });
+            assert!(documented, "`{name}={default}` is not in .env.example");
+        }
+    }
+
+    #[test]
+    fn the_settings_help_shows_names_and_defaults() {
+        let help = settings_help();
+        let line = help
+            .lines()
+            .find(|line| line.trim_start().starts_with("KAFKA_BOOTSTRAP_SERVERS "))
+            .unwrap_or_else(|| panic!("no KAFKA_BOOTSTRAP_SERVERS in {help}"));
+        assert!(
+            line.ends_with(" the brokers [default: 127.0.0.1:9092]"),
+            "{help}"
+        );
+        assert!(help.contains("[default: built in]"), "{help}");
+    }
 
     #[test]
     fn no_subcommand_means_run() {

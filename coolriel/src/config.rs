@@ -8,7 +8,7 @@
 //! | `KAFKA_FETCH_WAIT_MAX_MS`     | `25`                             | longest a fetch waits at the broker for new events |
 //! | `COOLRIEL_TOPICS`             | `user-events,order-events`       | the topics consumed (comma-separated) |
 //! | `OUTPUT_DIR`                  | `output`                         | emails and `history.jsonl` |
-//! | `TEMPLATES_DIR`               | `templates`                      | the Handlebars templates |
+//! | `TEMPLATES_DIR`               | (built in)                       | a directory of Handlebars templates replacing the built-in ones |
 //! | `COOLRIEL_MAX_ATTEMPTS`       | `5`                              | handler attempts before the dead-letter topic |
 //! | `COOLRIEL_RETRY_BACKOFF_MS`   | `200`                            | first retry wait, doubled up to 5 s |
 //! | `COOLRIEL_HANDLER_TIMEOUT_MS` | `30000`                          | a handler answering later has failed |
@@ -83,8 +83,9 @@ pub struct Config {
     pub topics: Vec<String>,
     /// `OUTPUT_DIR`: emails and `history.jsonl` go here.
     pub output_dir: PathBuf,
-    /// `TEMPLATES_DIR`: the Handlebars templates, loaded once at start-up.
-    pub templates_dir: PathBuf,
+    /// `TEMPLATES_DIR`: a directory whose Handlebars templates replace the ones built into
+    /// the binary (all of them); `None`, the default, uses the built-in ones.
+    pub templates_dir: Option<PathBuf>,
     /// `COOLRIEL_MAX_ATTEMPTS`, `COOLRIEL_RETRY_BACKOFF_MS`.
     pub retry: RetryPolicy,
     /// `COOLRIEL_HANDLER_TIMEOUT_MS`: a handler that does not answer in time counts as failed.
@@ -137,7 +138,7 @@ impl Default for Config {
                 shared_events::topics::ORDER_EVENTS.into(),
             ],
             output_dir: PathBuf::from("output"),
-            templates_dir: PathBuf::from("templates"),
+            templates_dir: None,
             retry: RetryPolicy::default(),
             handler_timeout: Duration::from_secs(30),
             max_in_flight: 64,
@@ -186,7 +187,7 @@ impl Config {
             config.output_dir = PathBuf::from(value);
         }
         if let Some(value) = get("TEMPLATES_DIR") {
-            config.templates_dir = PathBuf::from(value);
+            config.templates_dir = Some(PathBuf::from(value));
         }
         if let Some(attempts) = parse_number(&get, "COOLRIEL_MAX_ATTEMPTS")? {
             if attempts == 0 {
@@ -315,7 +316,7 @@ mod tests {
             vec!["user-events".to_owned(), "order-events".to_owned()]
         );
         assert_eq!(config.output_dir, PathBuf::from("output"));
-        assert_eq!(config.templates_dir, PathBuf::from("templates"));
+        assert_eq!(config.templates_dir, None);
         assert_eq!(config.admin_addr.to_string(), "127.0.0.1:5001");
         assert_eq!(config.lag_refresh_interval, Duration::from_secs(5));
         assert_eq!(config.fetch_wait_max, Duration::from_millis(25));

@@ -36,7 +36,8 @@
 //!   [`UserDeletedActor`], [`OrderCreatedActor`], [`OrderPaidActor`]) and the
 //!   [`HistoryActor`], which records every event of every topic.
 //! - [`templates`]: the Handlebars email templates (strict mode), 4 kinds × 3 user types ×
-//!   HTML and text, all loaded once at start-up (a missing one stops the start).
+//!   HTML and text, built into the binary (`TEMPLATES_DIR` replaces the whole set with a
+//!   directory's), all compiled once at start-up (a missing or broken one stops the start).
 //! - [`output`]: files whole or absent ([`output::OutputDir::publish`]: a new file linked
 //!   into place from an unnamed inode, an unchanged one left alone, a changed one replaced
 //!   by a rename), made durable for a whole batch with one file-system sync; mode 0644 so
@@ -44,15 +45,17 @@
 //! - [`admin`]: the admin HTTP server on `COOLRIEL_ADMIN_ADDR` (default
 //!   `127.0.0.1:5001`), started and stopped with the service: `GET /health-check`
 //!   (liveness), `GET /ready` (200 when the broker answers, else 503), `GET /metrics`,
-//!   and the email gallery: `GET /` lists the emails, newest first, each with the event
-//!   it was written for (type, user or order id and name, topic, partition, offset,
-//!   time, from the tail of `history.jsonl`), under a count of the events handled by
-//!   type; plain server-rendered HTML that reloads itself every 5 s. `GET /emails/{file}`
-//!   serves one email, and nothing but the emails; `GET /history` the last history
-//!   records; `GET /preview` lists the 12 template variants and `GET /preview/{name}`
-//!   (`welcome_client`, `payment_receipt_manager.txt`, ...) renders one with sample data
-//!   (404 JSON for an unknown name). `tests/gallery_browser.rs` checks it in headless
-//!   chromium and keeps a screenshot (`<target>/test-artifacts/gallery.png`).
+//!   and the email gallery: `GET /` shows the emails, newest first, as cards (each email
+//!   rendered in a sandboxed frame, its kind, user type and recipient, and the event it
+//!   was written for: type, topic, partition, offset, time, from the tail of
+//!   `history.jsonl`), with filters by kind and user type and the count of the events
+//!   handled by type; server-rendered through Handlebars, reloading itself every 5 s.
+//!   `GET /emails/{file}` serves one email, and nothing but the emails; `GET /history` the
+//!   last history records; `GET /preview` lists the 12 template variants and
+//!   `GET /preview/{name}` (`welcome_client`, `payment_receipt_manager.txt`, ...) renders
+//!   one with sample data (404 JSON for an unknown name). `tests/gallery_browser.rs`
+//!   checks the page's DOM in headless chromium (cards, events, filters) and keeps a
+//!   screenshot (`<target>/test-artifacts/gallery.png`).
 //! - [`metrics`]: [`Metrics`], the Prometheus families (prefix `coolriel`): events by
 //!   type and outcome, handler latency, dead letters, retries, actor restarts, and per
 //!   owned partition the committed offset, high watermark and lag, read from the broker

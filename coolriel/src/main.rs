@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use coolriel::cli::{Cli, Command, ReplayArgs};
 use coolriel::{Config, Coolriel, ReplayOptions};
 
@@ -36,14 +35,22 @@ fn describe(error: &anyhow::Error) -> String {
 fn run_command() -> anyhow::Result<()> {
     // The lab kept its settings in a .env file; real environment variables win over it.
     let dotenv = dotenvy::dotenv();
-    let cli = Cli::parse();
+    let cli = Cli::parse_with_settings_help();
     coolriel::telemetry::init();
     match dotenv {
         Ok(path) => tracing::debug!(file = %path.display(), "loaded .env"),
         Err(error) if error.not_found() => {}
         Err(error) => return Err(error).context("cannot read .env"),
     }
-    let config = Config::from_env().context("invalid configuration")?;
+    let mut config = Config::from_env().context("invalid configuration")?;
+    // Relative paths are the working directory's: resolved once, so the logs and any
+    // error name the real place whatever directory the binary was started from.
+    config.output_dir = std::path::absolute(&config.output_dir)
+        .with_context(|| format!("OUTPUT_DIR {}", config.output_dir.display()))?;
+    if let Some(dir) = &mut config.templates_dir {
+        *dir = std::path::absolute(&*dir)
+            .with_context(|| format!("TEMPLATES_DIR {}", dir.display()))?;
+    }
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(config),
         Command::Replay(args) => replay(&config, args),
@@ -52,6 +59,14 @@ fn run_command() -> anyhow::Result<()> {
 
 /// Run until SIGINT or SIGTERM, then drain, commit and exit 0.
 fn run(config: Config) -> anyhow::Result<()> {
+    tracing::info!(
+        output_dir = %config.output_dir.display(),
+        templates = %config
+            .templates_dir
+            .as_ref()
+            .map_or_else(|| "built in".to_owned(), |dir| dir.display().to_string()),
+        "starting"
+    );
     let handle = Coolriel::start(config).context("cannot start coolriel")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

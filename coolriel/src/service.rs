@@ -128,7 +128,9 @@ impl Coolriel {
         config: Config,
         extra_routes: impl FnOnce(&mut Registry) + Send + 'static,
     ) -> Result<CoolrielHandle, StartError> {
-        let templates = Arc::new(Templates::load(&config.templates_dir)?);
+        let templates = Arc::new(Templates::load_or_embedded(
+            config.templates_dir.as_deref(),
+        )?);
         prepare_output_dir(&config)?;
         let admin_error = |source| StartError::Admin {
             addr: config.admin_addr,

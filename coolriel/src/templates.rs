@@ -3,6 +3,11 @@
 //! (`welcome_client.txt.hbs`, values as they are). All of them are loaded and compiled at
 //! start-up, so a missing or broken template stops the service before it consumes anything.
 //!
+//! The repository's `templates/` are built into the binary ([`Templates::embedded`]), so
+//! a copied or installed `coolriel` needs no file beside it; `TEMPLATES_DIR` replaces the
+//! whole set with the files of a directory ([`Templates::load`]), all 24 of them, so a
+//! misnamed file is an error rather than a silent fallback to the built-in one.
+//!
 //! Two shapes of data fill them: [`EmailData`] (a user: welcome and goodbye) and
 //! [`OrderEmailData`] (an order with its lines and total: order confirmation and payment
 //! receipt). Strict mode turns a variable the data does not have into a render error.
@@ -79,6 +84,65 @@ impl Format {
     }
 }
 
+/// `(name, include_str!("../../templates/" name))` for each file name.
+macro_rules! embedded_templates {
+    ($($file:literal),* $(,)?) => {
+        &[$(($file, include_str!(concat!("../../templates/", $file)))),*]
+    };
+}
+
+/// The repository's `templates/*.hbs`, compiled into the binary: (file name, source).
+/// `the_built_in_templates_are_the_repository_files` keeps this list and the directory equal.
+const EMBEDDED: &[(&str, &str)] = embedded_templates![
+    "welcome_client.html.hbs",
+    "welcome_client.txt.hbs",
+    "welcome_employee.html.hbs",
+    "welcome_employee.txt.hbs",
+    "welcome_manager.html.hbs",
+    "welcome_manager.txt.hbs",
+    "goodbye_client.html.hbs",
+    "goodbye_client.txt.hbs",
+    "goodbye_employee.html.hbs",
+    "goodbye_employee.txt.hbs",
+    "goodbye_manager.html.hbs",
+    "goodbye_manager.txt.hbs",
+    "order_confirmation_client.html.hbs",
+    "order_confirmation_client.txt.hbs",
+    "order_confirmation_employee.html.hbs",
+    "order_confirmation_employee.txt.hbs",
+    "order_confirmation_manager.html.hbs",
+    "order_confirmation_manager.txt.hbs",
+    "payment_receipt_client.html.hbs",
+    "payment_receipt_client.txt.hbs",
+    "payment_receipt_employee.html.hbs",
+    "payment_receipt_employee.txt.hbs",
+    "payment_receipt_manager.html.hbs",
+    "payment_receipt_manager.txt.hbs",
+];
+
+/// The file names of the built-in templates (tests compare them with `templates/`).
+pub fn embedded_template_files() -> impl Iterator<Item = &'static str> {
+    EMBEDDED.iter().map(|(file, _)| *file)
+}
+
+/// Where a template came from, for the error that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateSource {
+    /// A file of `TEMPLATES_DIR`.
+    File(PathBuf),
+    /// Built into the binary (named by its file name in the repository's `templates/`).
+    BuiltIn(&'static str),
+}
+
+impl std::fmt::Display for TemplateSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateSource::File(path) => write!(f, "{}", path.display()),
+            TemplateSource::BuiltIn(file) => write!(f, "{file} (built in)"),
+        }
+    }
+}
+
 /// Why the templates could not be loaded or an email rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -94,9 +158,9 @@ pub enum TemplateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("template {path} is invalid: {source}")]
+    #[error("template {template} is invalid: {source}")]
     Invalid {
-        path: PathBuf,
+        template: TemplateSource,
         #[source]
         source: Box<handlebars::TemplateError>,
     },
@@ -252,6 +316,29 @@ pub struct Templates {
 }
 
 impl Templates {
+    /// The templates built into the binary, or those of `dir` when given (`TEMPLATES_DIR`).
+    pub fn load_or_embedded(dir: Option<&Path>) -> Result<Self, TemplateError> {
+        match dir {
+            Some(dir) => Self::load(dir),
+            None => Self::embedded(),
+        }
+    }
+
+    /// Compile the templates built into the binary (the repository's `templates/`).
+    pub fn embedded() -> Result<Self, TemplateError> {
+        Self::compile(|file| {
+            let source = EMBEDDED
+                .iter()
+                .find(|(name, _)| *name == file)
+                .map(|(name, source)| (TemplateSource::BuiltIn(name), (*source).to_owned()));
+            // The list holds every name `template_file` makes (a unit test checks it).
+            source.ok_or_else(|| TemplateError::Missing {
+                path: PathBuf::from(file),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not built in"),
+            })
+        })
+    }
+
     /// Load and compile every template from `dir`; all 24 must be there (4 kinds × 3 user
     /// types × 2 formats).
     pub fn load(dir: &Path) -> Result<Self, TemplateError> {
@@ -259,6 +346,19 @@ impl Templates {
             dir: dir.to_owned(),
             source,
         })?;
+        Self::compile(|file| {
+            let path = dir.join(file);
+            match std::fs::read_to_string(&path) {
+                Ok(source) => Ok((TemplateSource::File(path), source)),
+                Err(source) => Err(TemplateError::Missing { path, source }),
+            }
+        })
+    }
+
+    /// Compile the 24 templates, each read by `read` from its file name.
+    fn compile(
+        read: impl Fn(&str) -> Result<(TemplateSource, String), TemplateError>,
+    ) -> Result<Self, TemplateError> {
         let mut html = strict_registry();
         let mut text = strict_registry();
         text.register_escape_fn(handlebars::no_escape);
@@ -266,13 +366,7 @@ impl Templates {
             for user_type in UserType::ALL {
                 let name = template_name(kind, user_type);
                 for format in Format::ALL {
-                    let path = dir.join(template_file(kind, user_type, format));
-                    let source = std::fs::read_to_string(&path).map_err(|source| {
-                        TemplateError::Missing {
-                            path: path.clone(),
-                            source,
-                        }
-                    })?;
+                    let (template, source) = read(&template_file(kind, user_type, format))?;
                     let registry = match format {
                         Format::Html => &mut html,
                         Format::Text => &mut text,
@@ -280,7 +374,7 @@ impl Templates {
                     registry
                         .register_template_string(&name, source)
                         .map_err(|source| TemplateError::Invalid {
-                            path: path.clone(),
+                            template,
                             source: Box::new(source),
                         })?;
                 }
@@ -454,6 +548,34 @@ mod tests {
         assert_eq!(data.items[0].unit_price, "1999.99");
         assert_eq!(data.items[0].line_total, "3999.98");
         assert_eq!(data.user_type, "Employé");
+    }
+
+    #[test]
+    fn the_built_in_templates_are_the_repository_files() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("templates/")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|name| name.ends_with(".hbs"))
+            .collect();
+        on_disk.sort();
+        let mut built_in: Vec<String> = embedded_template_files().map(str::to_owned).collect();
+        built_in.sort();
+        assert_eq!(built_in, on_disk);
+        let mut needed: Vec<String> = EmailKind::ALL
+            .into_iter()
+            .flat_map(|kind| UserType::ALL.into_iter().map(move |user| (kind, user)))
+            .flat_map(|(kind, user)| Format::ALL.map(|format| template_file(kind, user, format)))
+            .collect();
+        needed.sort();
+        assert_eq!(built_in, needed);
+        Templates::embedded().expect("the built-in templates compile");
     }
 
     #[test]

@@ -228,3 +228,81 @@ async fn json_logs_follow_one_event_by_its_id_to_the_email_written() {
         "{written}"
     );
 }
+
+/// Started from a directory with nothing of the repository in it, no `TEMPLATES_DIR` and
+/// no `OUTPUT_DIR`: the built-in templates write the email into `output/` there, and the
+/// start-up line names that directory in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_from_any_directory_with_its_built_in_templates() {
+    init_logs();
+    let topic = unique("anywhere");
+    let group = unique("coolriel");
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let log_dir = tempfile::tempdir().expect("temp dir");
+    let log = log_dir.path().join("coolriel.log");
+    create_topic(&topic, 1).await;
+    publish(&producer(), &topic, Some(0), &created(5), None).await;
+
+    let log_file = File::create(&log).expect("log file");
+    let mut service = Command::new(env!("CARGO_BIN_EXE_coolriel"))
+        .current_dir(elsewhere.path())
+        .env_remove("TEMPLATES_DIR")
+        .env_remove("OUTPUT_DIR")
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
+        .env("KAFKA_GROUP_ID", &group)
+        .env("COOLRIEL_TOPICS", &topic)
+        .env("COOLRIEL_ADMIN_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info,librdkafka=warn")
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("start coolriel");
+    let output = elsewhere.path().join("output");
+    let written = eventually_or_exit(&mut service, &log, || {
+        output.join("welcome_5.html").exists()
+    });
+    kill_term(&mut service);
+    let logs = std::fs::read_to_string(&log).expect("logs");
+    assert!(
+        written,
+        "no welcome_5.html in {}:\n{logs}",
+        output.display()
+    );
+    let html = std::fs::read_to_string(output.join("welcome_5.html")).expect("email");
+    assert!(html.contains("user5@example.com"), "{html}");
+    let starting = logs
+        .lines()
+        .find(|line| line.contains("starting"))
+        .unwrap_or_else(|| panic!("no start-up line in\n{logs}"));
+    assert!(
+        starting.contains(&output.display().to_string()) && starting.contains("built in"),
+        "{starting}"
+    );
+}
+
+/// Waits up to [`TIMEOUT`] for `done`; false as soon as the process exits instead.
+fn eventually_or_exit(child: &mut Child, log: &Path, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < TIMEOUT {
+        if done() {
+            return true;
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            let logs = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("coolriel exited ({status}):\n{logs}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn kill_term(child: &mut Child) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let status = wait_for_exit(child, Duration::from_secs(10));
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}

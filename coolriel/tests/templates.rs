@@ -351,7 +351,7 @@ fn a_missing_order_template_is_named_in_the_error() {
 fn the_service_does_not_start_without_its_templates() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = Config {
-        templates_dir: dir.path().join("nowhere"),
+        templates_dir: Some(dir.path().join("nowhere")),
         output_dir: dir.path().join("output"),
         ..Config::default()
     };

@@ -1,6 +1,6 @@
 //! Connecting to the database and bringing its schema up to date.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use db::{Migrator, MigratorTrait as _};
@@ -11,7 +11,9 @@ use sea_orm::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
-    #[error("cannot create the directory {dir} for the SQLite database: {source}")]
+    #[error(
+        "cannot create the directory {dir} for the SQLite database: {source} (set DATABASE_URL to a writable place)"
+    )]
     CreateDir { dir: String, source: std::io::Error },
     #[error("cannot connect to the database at {url}: {source}")]
     Connect { url: String, source: DbErr },
@@ -94,25 +96,33 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
-/// `sqlite://data/store.db?mode=rwc` creates the file but not `data/`.
-fn create_sqlite_dir(database_url: &str) -> Result<(), DatabaseError> {
+/// The file of a `sqlite://` URL (`data/store.db` in `sqlite://data/store.db?mode=rwc`),
+/// as an absolute path: a relative one is the working directory's. `None` for another
+/// backend or an in-memory database.
+pub fn sqlite_file(database_url: &str) -> Option<PathBuf> {
     let path = database_url
-        .trim_start_matches("sqlite:")
+        .strip_prefix("sqlite:")?
         .trim_start_matches("//")
         .split('?')
         .next()
         .unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
-        return Ok(());
+        return None;
     }
-    match Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|source| DatabaseError::CreateDir {
-                dir: dir.display().to_string(),
-                source,
-            })
-        }
-        _ => Ok(()),
+    std::path::absolute(path).ok()
+}
+
+/// `sqlite://data/store.db?mode=rwc` creates the file but not `data/`.
+fn create_sqlite_dir(database_url: &str) -> Result<(), DatabaseError> {
+    let Some(file) = sqlite_file(database_url) else {
+        return Ok(());
+    };
+    match file.parent() {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|source| DatabaseError::CreateDir {
+            dir: dir.display().to_string(),
+            source,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -136,7 +146,22 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, sqlite_file};
+
+    #[test]
+    fn a_relative_sqlite_file_is_under_the_working_directory() {
+        let cwd = std::env::current_dir().expect("working directory");
+        assert_eq!(
+            sqlite_file("sqlite://data/store.db?mode=rwc"),
+            Some(cwd.join("data/store.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/store.db"),
+            Some("/var/lib/store.db".into())
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("mysql://root@127.0.0.1/store"), None);
+    }
 
     #[test]
     fn redact_hides_passwords_only() {

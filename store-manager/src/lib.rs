@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: [`Settings`], read from the environment (DESIGN §5).
+//! - [`cli`]: the command line; `--help` lists every setting with its default.
 //! - [`database`]: connecting (SQLite or MySQL/MariaDB) and running the `db` migrations.
 //! - [`entities`]: sea-orm entities (`user`, `user_type`, `outbox`) and their relation.
 //! - [`domain`]: validated newtypes ([`domain::UserEmail`], [`domain::UserName`]).
@@ -20,6 +21,7 @@
 //! - [`startup`]: [`Application::build`] and [`Application::run_until_stopped`].
 //! - [`telemetry`]: the tracing set-up.
 
+pub mod cli;
 pub mod config;
 pub mod database;
 pub mod domain;

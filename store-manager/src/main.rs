@@ -1,7 +1,8 @@
 //! `store-manager`: serve the store's API until SIGINT/SIGTERM.
 
 use anyhow::Context as _;
-use store_manager::{Application, Settings, telemetry};
+use store_manager::cli::Cli;
+use store_manager::{Application, Settings, database, telemetry};
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
@@ -11,8 +12,13 @@ async fn main() -> anyhow::Result<()> {
         Err(error) if error.not_found() => {}
         Err(error) => return Err(error).context("cannot read .env"),
     }
+    Cli::parse_with_settings_help();
     telemetry::init();
     let settings = Settings::from_env().context("invalid settings")?;
+    // A relative SQLite path is the working directory's: say which file that is.
+    if let Some(file) = database::sqlite_file(&settings.database_url) {
+        tracing::info!(file = %file.display(), "SQLite database");
+    }
     let application = Application::build(settings)
         .await
         .context("store-manager failed to start")?;

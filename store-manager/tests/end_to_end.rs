@@ -22,7 +22,7 @@ async fn users_created_through_the_api_get_emails_listed_in_the_gallery() {
         group_id: test_support::unique("coolriel-e2e"),
         topics: vec![app.topic.clone()],
         output_dir: output.path().to_owned(),
-        templates_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates"),
+        templates_dir: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates")),
         admin_addr: "127.0.0.1:0".parse().expect("address"),
         ..coolriel::Config::default()
     };

@@ -9,6 +9,7 @@
 //!   and restart (outage tests), so the shared broker is never disturbed.
 //! - [`mariadb`]: [`PrivateMariaDb`], the same for the database.
 //! - [`browser`]: headless chromium (`dump_dom`, `browse` with any flags, e.g. a screenshot).
+//! - [`settings`]: a binary's `--help` list of settings against its parser and `.env.example`.
 #![allow(clippy::unwrap_used)]
 
 pub mod broker;
@@ -16,6 +17,7 @@ pub mod browser;
 pub mod database;
 pub mod kafka;
 pub mod mariadb;
+pub mod settings;
 
 pub use broker::PrivateBroker;
 pub use database::{Backend, TestDatabase};

@@ -1,11 +1,14 @@
-//! The email gallery: `GET /` lists the emails in `OUTPUT_DIR`, newest first, each
-//! labelled with its kind (welcome, goodbye, order, receipt), linked to its HTML and
-//! plain-text files, and shown with the event it was written for (type, user or order id
-//! and name, topic, partition, offset, time: the latest record of the matching event type
-//! and aggregate id among the last 5000 lines of `history.jsonl`, read from the end); above
-//! them, the events handled since start-up by type (the counts behind
-//! `coolriel_events_handled_total`). The page reloads itself every 5 s (a `refresh` meta
-//! tag: no script). `GET /emails/{file}` serves one of them; `GET /history` gives the
+//! The email gallery: `GET /` shows the emails in `OUTPUT_DIR`, newest first, as cards:
+//! each email's HTML rendered in a sandboxed frame, its kind and user type, who it is for,
+//! the event it was written for (type, topic, partition, offset, time: the latest record
+//! of the matching event type and aggregate id among the last 5000 lines of
+//! `history.jsonl`, read from the end) and links to its HTML and plain-text files. Above
+//! them, filters by email kind and user type (`?kind=welcome&user_type=employee`, each
+//! choice with its count; an unknown value is a 400) and the events handled since
+//! start-up by type (the counts behind `coolriel_events_handled_total`). 48 cards a page
+//! (`?page=2` for older ones). The page reloads itself every 5 s (a `refresh` meta tag:
+//! no script) and is rendered by the Handlebars template `gallery.html.hbs`, which
+//! escapes every value. `GET /emails/{file}` serves one email; `GET /history` gives the
 //! last records of `history.jsonl` as JSON.
 //!
 //! Only names the service itself writes are served: `{kind}_{id}.{html|txt}` exactly as
@@ -15,24 +18,25 @@
 //! reads outside `OUTPUT_DIR`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
-use shared_events::Event;
+use handlebars::Handlebars;
+use serde::{Deserialize, Serialize};
+use shared_events::{Event, UserType};
 
 use super::{AdminState, error_response};
 use crate::handlers::history::HistoryRecord;
 use crate::templates::{EmailKind, Format, email_file_name};
 
-/// Rows shown at most by the gallery (the newest).
-const MAX_LISTED: usize = 1000;
+/// Cards on one page of the gallery: each is a frame that loads its email.
+const PER_PAGE: usize = 48;
 /// Records `GET /history` returns by default and at most.
 const DEFAULT_HISTORY: usize = 50;
 const MAX_HISTORY: usize = 1000;
@@ -70,10 +74,27 @@ fn kind_label(kind: EmailKind) -> &'static str {
 
 fn kind_title(kind: EmailKind) -> &'static str {
     match kind {
-        EmailKind::Welcome => "welcome",
-        EmailKind::Goodbye => "goodbye",
-        EmailKind::OrderConfirmation => "order confirmation",
-        EmailKind::PaymentReceipt => "payment receipt",
+        EmailKind::Welcome => "Welcome",
+        EmailKind::Goodbye => "Goodbye",
+        EmailKind::OrderConfirmation => "Order confirmation",
+        EmailKind::PaymentReceipt => "Payment receipt",
+    }
+}
+
+/// How the gallery names a user type in its query and its markup.
+fn user_type_value(user_type: UserType) -> &'static str {
+    match user_type {
+        UserType::Client => "client",
+        UserType::Employee => "employee",
+        UserType::Manager => "manager",
+    }
+}
+
+fn user_type_title(user_type: UserType) -> &'static str {
+    match user_type {
+        UserType::Client => "Client",
+        UserType::Employee => "Employee",
+        UserType::Manager => "Manager",
     }
 }
 
@@ -146,6 +167,8 @@ pub struct EmailEvent {
     pub user_id: i64,
     /// The user's name, or the customer's.
     pub name: String,
+    /// The user's type, or the customer's: which template variant wrote the email.
+    pub user_type: UserType,
     /// The order's id, for order events.
     pub order_id: Option<i64>,
     pub topic: String,
@@ -157,14 +180,29 @@ pub struct EmailEvent {
 
 /// The email kind an event produces, its aggregate id, and what the gallery shows of it.
 fn email_event(record: HistoryRecord) -> Option<((EmailKind, i64), EmailEvent)> {
-    let (kind, id, user_id, name, order_id) = match record.event.event {
-        Event::UserCreated(user) => (EmailKind::Welcome, user.id, user.id, user.name, None),
-        Event::UserDeleted(user) => (EmailKind::Goodbye, user.id, user.id, user.name, None),
+    let (kind, id, user_id, name, user_type, order_id) = match record.event.event {
+        Event::UserCreated(user) => (
+            EmailKind::Welcome,
+            user.id,
+            user.id,
+            user.name,
+            user.user_type,
+            None,
+        ),
+        Event::UserDeleted(user) => (
+            EmailKind::Goodbye,
+            user.id,
+            user.id,
+            user.name,
+            user.user_type,
+            None,
+        ),
         Event::OrderCreated(order) => (
             EmailKind::OrderConfirmation,
             order.id,
             order.user_id,
             order.user_name,
+            order.user_type,
             Some(order.id),
         ),
         Event::OrderPaid(order) => (
@@ -172,6 +210,7 @@ fn email_event(record: HistoryRecord) -> Option<((EmailKind, i64), EmailEvent)> 
             order.id,
             order.user_id,
             order.user_name,
+            order.user_type,
             Some(order.id),
         ),
         Event::OrderDeleted(_) => return None,
@@ -182,6 +221,7 @@ fn email_event(record: HistoryRecord) -> Option<((EmailKind, i64), EmailEvent)> 
             event_type: record.event_type,
             user_id,
             name,
+            user_type,
             order_id,
             topic: record.topic,
             partition: record.partition,
@@ -201,8 +241,79 @@ pub fn email_events(lines: &[String]) -> HashMap<(EmailKind, i64), EmailEvent> {
         .collect()
 }
 
+/// `GET /`'s query: the filters and the page, all optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct GalleryQuery {
+    /// An email kind as its files are named: `welcome`, `goodbye`, `order`, `receipt`.
+    pub kind: Option<String>,
+    /// `client`, `employee` or `manager`.
+    pub user_type: Option<String>,
+    /// 1-based; 48 cards a page.
+    pub page: Option<usize>,
+}
+
+/// The filters of a [`GalleryQuery`], checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GalleryFilter {
+    pub kind: Option<EmailKind>,
+    pub user_type: Option<UserType>,
+    /// 1-based.
+    pub page: usize,
+}
+
+impl Default for GalleryFilter {
+    fn default() -> Self {
+        GalleryFilter {
+            kind: None,
+            user_type: None,
+            page: 1,
+        }
+    }
+}
+
+impl GalleryQuery {
+    /// The filters it names, or what is wrong with it.
+    pub fn filter(&self) -> Result<GalleryFilter, String> {
+        let wanted = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
+        let kind = match wanted(&self.kind) {
+            None => None,
+            Some(value) => Some(
+                EmailKind::ALL
+                    .into_iter()
+                    .find(|kind| kind_label(*kind) == value)
+                    .ok_or_else(|| {
+                        format!("unknown kind {value:?}: welcome, goodbye, order or receipt")
+                    })?,
+            ),
+        };
+        let user_type = match wanted(&self.user_type) {
+            None => None,
+            Some(value) => Some(
+                UserType::ALL
+                    .into_iter()
+                    .find(|user_type| user_type_value(*user_type) == value)
+                    .ok_or_else(|| {
+                        format!("unknown user_type {value:?}: client, employee or manager")
+                    })?,
+            ),
+        };
+        Ok(GalleryFilter {
+            kind,
+            user_type,
+            page: self.page.unwrap_or(1).max(1),
+        })
+    }
+}
+
 /// `GET /`: the gallery page.
-pub(super) async fn index(state: web::Data<AdminState>) -> HttpResponse {
+pub(super) async fn index(
+    state: web::Data<AdminState>,
+    query: web::Query<GalleryQuery>,
+) -> HttpResponse {
+    let filter = match query.filter() {
+        Ok(filter) => filter,
+        Err(reason) => return error_response(HttpResponse::BadRequest(), &reason),
+    };
     let dir = state.output_dir.clone();
     let listing = web::block(move || {
         let emails = list_emails(&dir)?;
@@ -214,159 +325,303 @@ pub(super) async fn index(state: web::Data<AdminState>) -> HttpResponse {
         Ok((emails, email_events(&lines)))
     })
     .await;
-    match listing {
-        Ok(Ok((emails, events))) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(render_gallery(
-                &state.output_dir,
-                &emails,
-                &events,
-                &state.metrics.event_counts(),
-            )),
+    let (emails, events) = match listing {
+        Ok(Ok(listing)) => listing,
         Ok(Err(error)) => {
             tracing::warn!(dir = %state.output_dir.display(), error = %error, "cannot list the emails");
-            error_response(
+            return error_response(
                 HttpResponse::InternalServerError(),
                 "cannot list the output directory",
+            );
+        }
+        Err(_) => {
+            return error_response(
+                HttpResponse::InternalServerError(),
+                "cannot list the emails",
+            );
+        }
+    };
+    let counts = state.metrics.event_counts();
+    match render_gallery(&state.output_dir, &emails, &events, &counts, filter) {
+        Ok(page) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(page),
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot render the gallery");
+            error_response(
+                HttpResponse::InternalServerError(),
+                "cannot render the gallery",
             )
         }
-        Err(_) => error_response(
-            HttpResponse::InternalServerError(),
-            "cannot list the emails",
-        ),
     }
 }
 
+/// What `gallery.html.hbs` is filled with.
+#[derive(Debug, Serialize)]
+struct GalleryPage {
+    output_dir: String,
+    refresh_seconds: u32,
+    history_scanned: usize,
+    /// Emails in the directory, before any filter.
+    total: usize,
+    kinds: Vec<FilterChoice>,
+    user_types: Vec<FilterChoice>,
+    event_counts: Vec<EventCount>,
+    cards: Vec<Card>,
+    /// "12 emails match, newest first" and the like.
+    shown_text: String,
+    /// What the page says when no card is shown.
+    empty_text: String,
+    pages: Option<Pages>,
+}
+
+/// One choice of a filter: a link that keeps the other filter.
+#[derive(Debug, Serialize)]
+struct FilterChoice {
+    /// The query value (`welcome`), empty for "all".
+    value: &'static str,
+    label: &'static str,
+    count: usize,
+    active: bool,
+    href: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EventCount {
+    event_type: String,
+    count: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Card {
+    /// `welcome`, `goodbye`, `order`, `receipt`.
+    kind: &'static str,
+    kind_title: &'static str,
+    /// `client`, `employee`, `manager`, or `unknown` when the event is not found.
+    user_type: &'static str,
+    user_type_label: &'static str,
+    id: i64,
+    /// "Ada Lovelace · user 7", "order 3 · Jane Doe (user 4)".
+    subject: String,
+    html: Option<String>,
+    text: Option<String>,
+    written: String,
+    event: Option<CardEvent>,
+}
+
+#[derive(Debug, Serialize)]
+struct CardEvent {
+    event_type: String,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    time: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Pages {
+    newer: Option<String>,
+    older: Option<String>,
+}
+
+/// Why the gallery page could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum GalleryError {
+    #[error("the gallery template is invalid: {0}")]
+    Template(String),
+    #[error("cannot render the gallery: {0}")]
+    Render(#[from] handlebars::RenderError),
+}
+
+/// The gallery's template, compiled once; strict mode, so a field the page lacks is an
+/// error rather than an empty spot. Values are HTML-escaped by the library.
+fn gallery_template() -> Result<&'static Handlebars<'static>, GalleryError> {
+    static TEMPLATE: OnceLock<Result<Handlebars<'static>, String>> = OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let mut registry = Handlebars::new();
+            registry.set_strict_mode(true);
+            registry
+                .register_template_string("gallery", include_str!("gallery.html.hbs"))
+                .map_err(|error| error.to_string())?;
+            Ok(registry)
+        })
+        .as_ref()
+        .map_err(|error| GalleryError::Template(error.clone()))
+}
+
+/// The link to the gallery with these filters and page.
+fn gallery_href(kind: Option<EmailKind>, user_type: Option<UserType>, page: usize) -> String {
+    let mut query: Vec<String> = Vec::new();
+    if let Some(kind) = kind {
+        query.push(format!("kind={}", kind_label(kind)));
+    }
+    if let Some(user_type) = user_type {
+        query.push(format!("user_type={}", user_type_value(user_type)));
+    }
+    if page > 1 {
+        query.push(format!("page={page}"));
+    }
+    if query.is_empty() {
+        "/".to_owned()
+    } else {
+        format!("/?{}", query.join("&"))
+    }
+}
+
+/// Whether `email` passes the filters (`user_type` is known from its event only).
+fn passes(
+    email: &ListedEmail,
+    kind: Option<EmailKind>,
+    user_type: Option<UserType>,
+    events: &HashMap<(EmailKind, i64), EmailEvent>,
+) -> bool {
+    kind.is_none_or(|kind| email.kind == kind)
+        && user_type.is_none_or(|wanted| {
+            events
+                .get(&(email.kind, email.id))
+                .is_some_and(|event| event.user_type == wanted)
+        })
+}
+
 /// The gallery page for `emails` (already sorted), each with its event from `events`,
-/// and the events handled by type (`counts`); everything shown is escaped.
+/// the events handled by type (`counts`), filtered and paged by `filter`.
 pub fn render_gallery(
     dir: &Path,
     emails: &[ListedEmail],
     events: &HashMap<(EmailKind, i64), EmailEvent>,
     counts: &BTreeMap<String, u64>,
-) -> String {
-    let mut by_kind: BTreeMap<&str, usize> = EmailKind::ALL
-        .iter()
-        .map(|kind| (kind_label(*kind), 0))
-        .collect();
-    for email in emails {
-        *by_kind.entry(kind_label(email.kind)).or_default() += 1;
-    }
-    let mut page = String::with_capacity(2048 + emails.len().min(MAX_LISTED) * 512);
-    let _ = write!(
-        page,
-        concat!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-            "<meta http-equiv=\"refresh\" content=\"{refresh}\">\n",
-            "<title>coolriel: emails</title>\n<style>\n",
-            "body{{font-family:system-ui,sans-serif;margin:1rem;color:#222}}\n",
-            "table{{border-collapse:collapse;margin-bottom:1.5rem}}td,th{{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top;font-size:.9rem}}\n",
-            ".kind{{font-weight:600}}.kind-welcome{{color:#1b7f3b}}.kind-goodbye{{color:#8a5a00}}",
-            ".kind-order{{color:#1f5fa8}}.kind-receipt{{color:#6b3fa0}}.muted{{color:#888}}.time{{white-space:nowrap}}.topic{{word-break:break-all;min-width:13rem}}\n",
-            "</style>\n</head>\n<body>\n<h1>Emails</h1>\n"
-        ),
-        refresh = REFRESH_SECONDS
-    );
-    let _ = writeln!(
-        page,
-        "<p>Events handled since start-up, by type (refreshed every {REFRESH_SECONDS} s):</p>"
-    );
-    page.push_str("<table id=\"event-counts\">\n<thead><tr><th>Event type</th><th>Count</th></tr></thead>\n<tbody>\n");
-    if counts.is_empty() {
-        page.push_str("<tr><td colspan=\"2\" class=\"muted\">none yet</td></tr>\n");
-    }
-    for (event_type, count) in counts {
-        let _ = writeln!(
-            page,
-            "<tr><td>{}</td><td>{count}</td></tr>",
-            escape_html(event_type)
-        );
-    }
-    page.push_str("</tbody>\n</table>\n");
-    let _ = writeln!(
-        page,
-        "<p>In <code>{}</code>: {} email{}, newest first ({}). <a href=\"/preview\">template previews</a> · <a href=\"/history\">history</a> · <a href=\"/metrics\">metrics</a></p>",
-        escape_html(&dir.display().to_string()),
-        emails.len(),
-        if emails.len() == 1 { "" } else { "s" },
-        by_kind
+    filter: GalleryFilter,
+) -> Result<String, GalleryError> {
+    // A choice's count is that of the emails it would show, the other filter kept.
+    let count = |kind, user_type| {
+        emails
             .iter()
-            .map(|(kind, count)| format!("{kind}: {count}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if emails.len() > MAX_LISTED {
-        let _ = writeln!(page, "<p>Showing the newest {MAX_LISTED}.</p>");
-    }
-    page.push_str("<table id=\"emails\">\n<thead><tr><th>Written (UTC)</th><th>Kind</th><th>For</th><th>HTML</th><th>Text</th><th>Event</th><th>Topic</th><th>Partition</th><th>Offset</th><th>Event time (UTC)</th></tr></thead>\n<tbody>\n");
-    for email in emails.iter().take(MAX_LISTED) {
-        let written =
-            DateTime::<Utc>::from(email.modified).to_rfc3339_opts(SecondsFormat::Secs, true);
-        let label = kind_label(email.kind);
-        let event = events.get(&(email.kind, email.id));
-        let subject = match (event, email.kind) {
-            (Some(event), _) => match event.order_id {
-                Some(order_id) => format!(
-                    "order {order_id}<br>user {} {}",
-                    event.user_id,
-                    escape_html(&event.name)
-                ),
-                None => format!("user {} {}", event.user_id, escape_html(&event.name)),
-            },
-            (None, EmailKind::Welcome | EmailKind::Goodbye) => format!("user {}", email.id),
-            (None, EmailKind::OrderConfirmation | EmailKind::PaymentReceipt) => {
-                format!("order {}", email.id)
-            }
-        };
-        let event_cells = match event {
-            Some(event) => format!(
-                "<td>{}</td><td class=\"topic\">{}</td><td>{}</td><td>{}</td><td class=\"time\">{}</td>",
-                escape_html(&event.event_type),
-                escape_html(&event.topic),
-                event.partition,
-                event.offset,
-                escape_html(event.timestamp.as_deref().unwrap_or("-")),
-            ),
-            None => format!(
-                "<td colspan=\"5\" class=\"muted\">not in the last {HISTORY_LINES_SCANNED} history records</td>"
-            ),
-        };
-        let _ = writeln!(
-            page,
-            "<tr><td class=\"time\">{written}</td><td class=\"kind kind-{label}\" title=\"{title}\">{label}</td><td>{subject}</td><td>{html}</td><td>{text}</td>{event_cells}</tr>",
-            title = kind_title(email.kind),
-            html = file_link(email.html.as_deref()),
-            text = file_link(email.text.as_deref()),
-        );
-    }
-    page.push_str("</tbody>\n</table>\n</body>\n</html>\n");
-    page
+            .filter(|email| passes(email, kind, user_type, events))
+            .count()
+    };
+    let kinds = std::iter::once(None)
+        .chain(EmailKind::ALL.into_iter().map(Some))
+        .map(|kind| FilterChoice {
+            value: kind.map_or("", kind_label),
+            label: kind.map_or("All", kind_title),
+            count: count(kind, filter.user_type),
+            active: filter.kind == kind,
+            href: gallery_href(kind, filter.user_type, 1),
+        })
+        .collect();
+    let user_types = std::iter::once(None)
+        .chain(UserType::ALL.into_iter().map(Some))
+        .map(|user_type| FilterChoice {
+            value: user_type.map_or("", user_type_value),
+            label: user_type.map_or("All", user_type_title),
+            count: count(filter.kind, user_type),
+            active: filter.user_type == user_type,
+            href: gallery_href(filter.kind, user_type, 1),
+        })
+        .collect();
+
+    let matching: Vec<&ListedEmail> = emails
+        .iter()
+        .filter(|email| passes(email, filter.kind, filter.user_type, events))
+        .collect();
+    let first = (filter.page - 1).saturating_mul(PER_PAGE);
+    let cards: Vec<Card> = matching
+        .iter()
+        .skip(first)
+        .take(PER_PAGE)
+        .map(|email| card(email, events.get(&(email.kind, email.id))))
+        .collect();
+    let shown_text = match matching.len() {
+        1 => "1 email matches".to_owned(),
+        total if total <= PER_PAGE => format!("{total} emails match, newest first"),
+        total => format!(
+            "{total} emails match, newest first; {} to {} shown",
+            first + 1,
+            first + cards.len()
+        ),
+    };
+    let empty_text = if emails.is_empty() {
+        "No email yet: create a user (POST /users on store-manager) and its welcome email appears here."
+    } else if matching.is_empty() {
+        "No email matches these filters."
+    } else {
+        "No email on this page."
+    };
+    let older = (first + PER_PAGE < matching.len())
+        .then(|| gallery_href(filter.kind, filter.user_type, filter.page + 1));
+    let newer =
+        (filter.page > 1).then(|| gallery_href(filter.kind, filter.user_type, filter.page - 1));
+    let pages = (older.is_some() || newer.is_some()).then_some(Pages { newer, older });
+    let page = GalleryPage {
+        output_dir: dir.display().to_string(),
+        refresh_seconds: REFRESH_SECONDS,
+        history_scanned: HISTORY_LINES_SCANNED,
+        total: emails.len(),
+        kinds,
+        user_types,
+        event_counts: counts
+            .iter()
+            .map(|(event_type, count)| EventCount {
+                event_type: event_type.clone(),
+                count: *count,
+            })
+            .collect(),
+        cards,
+        shown_text,
+        empty_text: empty_text.to_owned(),
+        pages,
+    };
+    Ok(gallery_template()?.render("gallery", &page)?)
 }
 
-fn file_link(name: Option<&str>) -> String {
-    match name {
-        Some(name) => {
-            let name = escape_html(name);
-            format!("<a href=\"/emails/{name}\">{name}</a>")
-        }
-        None => "-".to_owned(),
-    }
+/// `2025-11-09 14:03:20 UTC` for `2025-11-09T14:03:20.123Z`; other text as it is.
+fn readable_time(rfc3339: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc3339).map_or_else(
+        |_| rfc3339.to_owned(),
+        |time| {
+            time.with_timezone(&Utc)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        },
+    )
 }
 
-/// Text safe inside HTML elements and quoted attributes.
-pub fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            other => escaped.push(other),
+/// One email's card: what it is, for whom, from which event.
+fn card(email: &ListedEmail, event: Option<&EmailEvent>) -> Card {
+    let subject = match (event, email.kind) {
+        (Some(event), _) => match event.order_id {
+            Some(order_id) => format!("order {order_id} · {} (user {})", event.name, event.user_id),
+            None => format!("{} · user {}", event.name, event.user_id),
+        },
+        (None, EmailKind::Welcome | EmailKind::Goodbye) => format!("user {}", email.id),
+        (None, EmailKind::OrderConfirmation | EmailKind::PaymentReceipt) => {
+            format!("order {}", email.id)
         }
+    };
+    Card {
+        kind: kind_label(email.kind),
+        kind_title: kind_title(email.kind),
+        user_type: event.map_or("unknown", |event| user_type_value(event.user_type)),
+        user_type_label: event.map_or("user type unknown", |event| {
+            user_type_title(event.user_type)
+        }),
+        id: email.id,
+        subject,
+        html: email.html.clone(),
+        text: email.text.clone(),
+        written: DateTime::<Utc>::from(email.modified).to_rfc3339_opts(SecondsFormat::Secs, true),
+        event: event.map(|event| CardEvent {
+            event_type: event.event_type.clone(),
+            topic: event.topic.clone(),
+            partition: event.partition,
+            offset: event.offset,
+            time: event
+                .timestamp
+                .as_deref()
+                .map_or_else(|| "no broker time".to_owned(), readable_time),
+        }),
     }
-    escaped
 }
 
 /// `GET /emails/{file}`: one email file, or 404.
@@ -551,18 +806,46 @@ mod tests {
 
     #[test]
     fn names_are_escaped_in_the_page() {
-        assert_eq!(
-            escape_html(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
         let page = render_gallery(
             Path::new("out<put>"),
             &[],
             &HashMap::new(),
             &BTreeMap::from([("<x>".to_owned(), 3)]),
-        );
-        assert!(page.contains("<td>&lt;x&gt;</td><td>3</td>"), "{page}");
+            GalleryFilter::default(),
+        )
+        .expect("renders");
+        assert!(page.contains("&lt;x&gt; <b>3</b>"), "{page}");
         assert!(page.contains("out&lt;put&gt;"), "{page}");
+        assert!(!page.contains("<x>"), "{page}");
+    }
+
+    #[test]
+    fn the_filters_are_checked() {
+        let query = |kind: Option<&str>, user_type: Option<&str>| GalleryQuery {
+            kind: kind.map(str::to_owned),
+            user_type: user_type.map(str::to_owned),
+            page: None,
+        };
+        assert_eq!(query(None, None).filter(), Ok(GalleryFilter::default()));
+        assert_eq!(
+            query(Some("receipt"), Some("manager")).filter(),
+            Ok(GalleryFilter {
+                kind: Some(EmailKind::PaymentReceipt),
+                user_type: Some(UserType::Manager),
+                page: 1
+            })
+        );
+        assert_eq!(
+            query(Some(""), Some("")).filter(),
+            Ok(GalleryFilter::default())
+        );
+        assert!(query(Some("welcome_7"), None).filter().is_err());
+        assert!(query(None, Some("Client")).filter().is_err());
+        assert_eq!(
+            gallery_href(Some(EmailKind::Goodbye), Some(UserType::Client), 2),
+            "/?kind=goodbye&user_type=client&page=2"
+        );
+        assert_eq!(gallery_href(None, None, 1), "/");
     }
 
     #[test]
@@ -618,12 +901,24 @@ mod tests {
                 ),
             ]
         );
-        let page = render_gallery(dir.path(), &emails, &HashMap::new(), &BTreeMap::new());
+        let page = render_gallery(
+            dir.path(),
+            &emails,
+            &HashMap::new(),
+            &BTreeMap::new(),
+            GalleryFilter::default(),
+        )
+        .expect("renders");
         assert!(
             page.contains("<a href=\"/emails/receipt_2.html\">receipt_2.html</a>"),
             "{page}"
         );
+        assert!(
+            page.contains("<iframe src=\"/emails/receipt_2.html\""),
+            "{page}"
+        );
         assert!(page.find("receipt_2.html") < page.find("welcome_1.html"));
+        assert!(page.contains("no HTML part"), "goodbye_3 has none: {page}");
     }
 
     #[test]
@@ -647,7 +942,13 @@ mod tests {
         let created = user(7, "Ada");
         let lines: Vec<String> = [
             record(Event::UserCreated(created.clone()), 3),
-            record(Event::UserCreated(user(7, "Ada <L>")), 9),
+            record(
+                Event::UserCreated(UserCreated {
+                    user_type: UserType::Employee,
+                    ..user(7, "Ada <L>")
+                }),
+                9,
+            ),
             record(
                 Event::UserDeleted(UserDeleted {
                     id: 7,
@@ -666,19 +967,63 @@ mod tests {
         let welcome = &events[&(EmailKind::Welcome, 7)];
         assert_eq!((welcome.offset, welcome.name.as_str()), (9, "Ada <L>"));
         assert_eq!(events[&(EmailKind::Goodbye, 7)].offset, 10);
-        let emails = [ListedEmail {
-            kind: EmailKind::Welcome,
+        assert_eq!(welcome.user_type, UserType::Employee);
+        let listed = |kind, file: &str| ListedEmail {
+            kind,
             id: 7,
-            html: Some("welcome_7.html".into()),
+            html: Some(format!("{file}.html")),
             text: None,
             modified: SystemTime::now(),
-        }];
-        let page = render_gallery(Path::new("out"), &emails, &events, &BTreeMap::new());
-        assert!(page.contains("user 7 Ada &lt;L&gt;"), "{page}");
+        };
+        let emails = [
+            listed(EmailKind::Goodbye, "goodbye_7"),
+            listed(EmailKind::Welcome, "welcome_7"),
+            ListedEmail {
+                id: 8,
+                ..listed(EmailKind::Welcome, "welcome_8")
+            },
+        ];
+        let render = |filter| {
+            render_gallery(Path::new("out"), &emails, &events, &BTreeMap::new(), filter)
+                .expect("renders")
+        };
+        let page = render(GalleryFilter::default());
+        assert!(page.contains("Ada &lt;L&gt; · user 7"), "{page}");
         assert!(
-            page.contains("<td>UserCreated</td><td class=\"topic\">user-events</td><td>1</td><td>9</td><td class=\"time\">2025-11-09T14:03:20.123Z</td>"),
+            page.contains("<article class=\"email\" data-kind=\"welcome\" data-user-type=\"employee\" data-id=\"7\" data-event-type=\"UserCreated\" data-topic=\"user-events\" data-partition=\"1\" data-offset=\"9\">"),
             "{page}"
         );
+        assert!(page.contains(">2025-11-09 14:03:20 UTC<"), "{page}");
+        assert!(
+            page.contains("data-kind=\"welcome\" data-user-type=\"unknown\" data-id=\"8\">"),
+            "welcome_8 has no event in the history: {page}"
+        );
+        assert_eq!(page.matches("<article").count(), 3, "{page}");
+
+        // By user type: the employee's welcome only; the client's goodbye and the email
+        // whose user type is unknown are left out.
+        let employees = render(GalleryFilter {
+            user_type: Some(UserType::Employee),
+            ..GalleryFilter::default()
+        });
+        assert_eq!(employees.matches("<article").count(), 1, "{employees}");
+        assert!(employees.contains("data-id=\"7\" data-event-type=\"UserCreated\""));
+        // The kind filter's counts follow the user type chosen.
+        assert!(
+            employees.contains("href=\"/?kind=goodbye&user_type=employee\" data-filter=\"goodbye\">Goodbye<span class=\"n\">0</span>"),
+            "{employees}"
+        );
+        let goodbyes = render(GalleryFilter {
+            kind: Some(EmailKind::Goodbye),
+            ..GalleryFilter::default()
+        });
+        assert_eq!(goodbyes.matches("<article").count(), 1, "{goodbyes}");
+        assert!(goodbyes.contains("data-kind=\"goodbye\" data-user-type=\"client\""));
+        let none = render(GalleryFilter {
+            kind: Some(EmailKind::PaymentReceipt),
+            ..GalleryFilter::default()
+        });
+        assert!(none.contains("No email matches these filters."), "{none}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! | `GET /health-check`   | 200 `{"status":"ok"}`: the process answers (liveness)          |
 //! | `GET /ready`          | 200 when the broker answers a metadata request within 1 s, else 503: `{"ready":..,"broker":"up"\|"down","partitions":n}` |
 //! | `GET /metrics`        | Prometheus/OpenMetrics text (see [`crate::metrics`])           |
-//! | `GET /`               | the email gallery: the emails in `OUTPUT_DIR`, newest first, each with the event it came from (from the tail of `history.jsonl`), and the events handled by type; refreshes itself every 5 s |
+//! | `GET /?kind=&user_type=&page=` | the email gallery: the emails in `OUTPUT_DIR`, newest first, as cards (the email rendered, the event it came from, from the tail of `history.jsonl`), filtered by kind and user type, 48 a page, and the events handled by type; refreshes itself every 5 s; 400 JSON for an unknown filter value |
 //! | `GET /emails/{file}`  | one email file (`welcome_7.html`, `receipt_12.txt`, ...)       |
 //! | `GET /history?limit=` | the last `limit` (default 50, at most 1000) history records    |
 //! | `GET /preview`        | every template variant, each linked to its preview             |

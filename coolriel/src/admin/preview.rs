@@ -4,13 +4,12 @@
 //! `welcome_client.html` for the HTML, `welcome_client.txt` for the plain text. An unknown
 //! name is a 404 with a JSON body.
 
-use std::fmt::Write as _;
-
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use handlebars::Handlebars;
+use serde::Serialize;
 use shared_events::{LabDateTime, Money, OrderItem, UserType};
 
-use super::gallery::escape_html;
 use super::{AdminState, error_response};
 use crate::templates::{
     EmailData, EmailKind, Format, OrderEmailData, OrderView, Templates, template_name,
@@ -101,32 +100,44 @@ pub fn render_sample(
 
 /// `GET /preview`: the list of variants.
 pub(super) async fn index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(render_index())
+    match render_index() {
+        Ok(page) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(page),
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot render the preview list");
+            error_response(
+                HttpResponse::InternalServerError(),
+                "cannot render the preview list",
+            )
+        }
+    }
 }
 
-/// The page listing every variant, linked to its HTML and text previews.
-pub fn render_index() -> String {
-    let mut page = String::from(concat!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-        "<title>coolriel: template previews</title>\n<style>\n",
-        "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\n",
-        "table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}\n",
-        "</style>\n</head>\n<body>\n<h1>Template previews</h1>\n",
-        "<p>Each variant rendered with sample data. <a href=\"/\">emails</a></p>\n",
-        "<table>\n<thead><tr><th>Template</th><th>Kind</th><th>User type</th><th>HTML</th><th>Text</th></tr></thead>\n<tbody>\n"
-    ));
-    for (name, kind, user_type) in variants() {
-        let name = escape_html(&name);
-        let _ = writeln!(
-            page,
-            "<tr><td>{name}</td><td>{kind}</td><td>{user_type:?}</td><td><a href=\"/preview/{name}\">{name}.html</a></td><td><a href=\"/preview/{name}.txt\">{name}.txt</a></td></tr>",
-            kind = kind.as_str(),
-        );
-    }
-    page.push_str("</tbody>\n</table>\n</body>\n</html>\n");
-    page
+#[derive(Debug, Serialize)]
+struct VariantRow {
+    name: String,
+    kind: &'static str,
+    user_type: String,
+}
+
+/// The page listing every variant, linked to its HTML and text previews (the Handlebars
+/// template `preview.html.hbs`, which escapes every value).
+pub fn render_index() -> Result<String, handlebars::RenderError> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    let variants: Vec<VariantRow> = variants()
+        .into_iter()
+        .map(|(name, kind, user_type)| VariantRow {
+            name,
+            kind: kind.as_str(),
+            user_type: format!("{user_type:?}"),
+        })
+        .collect();
+    registry.render_template(
+        include_str!("preview.html.hbs"),
+        &serde_json::json!({ "variants": variants }),
+    )
 }
 
 /// `GET /preview/{name}`: one variant rendered, or 404.
@@ -176,7 +187,7 @@ mod tests {
                 assert!(body.contains("Ada Lovelace"), "{name}: {body}");
             }
         }
-        let index = render_index();
+        let index = render_index().expect("renders");
         assert!(index.contains("href=\"/preview/payment_receipt_manager.txt\""));
     }
 

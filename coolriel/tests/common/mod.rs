@@ -81,7 +81,7 @@ pub fn config_for(topics: &[&str], group: &str, output_dir: &Path) -> Config {
         group_id: group.to_owned(),
         topics: topics.iter().map(|topic| (*topic).to_owned()).collect(),
         output_dir: output_dir.to_owned(),
-        templates_dir: templates_dir(),
+        templates_dir: None,
         retry: RetryPolicy {
             max_attempts: 3,
             initial_backoff: Duration::from_millis(20),
