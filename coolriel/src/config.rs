@@ -273,9 +273,11 @@ fn read_supervision_settings(
         config.shutdown_timeout = Duration::from_millis(millis);
     }
     if let Some(value) = get("COOLRIEL_FAULT_PARTITION_PANIC") {
-        let plan = value.parse().map_err(|error: supervision::FaultPlanError| {
-            invalid("COOLRIEL_FAULT_PARTITION_PANIC", &value, &error.to_string())
-        })?;
+        let plan = value
+            .parse()
+            .map_err(|error: supervision::FaultPlanError| {
+                invalid("COOLRIEL_FAULT_PARTITION_PANIC", &value, &error.to_string())
+            })?;
         tracing::warn!(plan = %value, "COOLRIEL_FAULT_PARTITION_PANIC is set: partition actors will panic on purpose (test only)");
         config.partition_panics = Some(plan);
     }

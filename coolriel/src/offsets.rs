@@ -183,7 +183,11 @@ mod tests {
         // A stale message from before the restart's seek, then the ones after it.
         tracker.begin(7);
         tracker.complete(7);
-        assert_eq!(tracker.take_committable(), None, "8 is below the resume point");
+        assert_eq!(
+            tracker.take_committable(),
+            None,
+            "8 is below the resume point"
+        );
         tracker.begin(10);
         tracker.begin(11);
         tracker.complete(11);

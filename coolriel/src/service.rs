@@ -639,7 +639,9 @@ async fn start_consumer(
         std::thread::Builder::new()
             .name("coolriel-consumer".into())
             .spawn(move || {
-                consume(config, deps, partitions, arbiter, progress, ready_tx, stop_rx);
+                consume(
+                    config, deps, partitions, arbiter, progress, ready_tx, stop_rx,
+                );
                 let _ = done_tx.send(());
             })
             .map_err(|source| StartError::Thread {

@@ -31,4 +31,4 @@ pub mod telemetry;
 pub mod topics;
 
 pub use config::Settings;
-pub use startup::{Application, StartupError};
+pub use startup::{Application, ShutdownError, StartupError};

@@ -23,7 +23,11 @@ impl std::str::FromStr for FaultPlan {
         let invalid = || FaultPlanError(text.to_owned());
         let mut every = None;
         let mut times = None;
-        for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+        for part in text
+            .split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+        {
             let (key, value) = part.split_once('=').ok_or_else(invalid)?;
             let value: u64 = value.trim().parse().map_err(|_| invalid())?;
             match key.trim() {
@@ -76,7 +80,9 @@ impl FaultHook {
     pub fn fire(&self) -> bool {
         let armed = self
             .armed
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1));
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            });
         if armed.is_ok() {
             return true;
         }
@@ -84,7 +90,7 @@ impl FaultHook {
             return false;
         };
         let check = self.checks.fetch_add(1, Ordering::SeqCst) + 1;
-        if check % plan.every != 0 {
+        if !check.is_multiple_of(plan.every) {
             return false;
         }
         self.fired
@@ -128,12 +134,16 @@ mod tests {
 
     #[test]
     fn bad_plans_are_refused() {
-        for bad in ["", "every=0", "every=x", "times=3", "often", "every=2,when=3"] {
+        for bad in [
+            "",
+            "every=0",
+            "every=x",
+            "times=3",
+            "often",
+            "every=2,when=3",
+        ] {
             assert!(bad.parse::<FaultPlan>().is_err(), "{bad}");
         }
-        assert_eq!(
-            "every=5".parse::<FaultPlan>().expect("valid").times,
-            None
-        );
+        assert_eq!("every=5".parse::<FaultPlan>().expect("valid").times, None);
     }
 }

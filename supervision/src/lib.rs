@@ -37,8 +37,7 @@ mod tests {
     fn panic_messages_are_read_from_both_payload_kinds() {
         let text = std::panic::catch_unwind(|| panic!("plain")).expect_err("panicked");
         assert_eq!(panic_message(text.as_ref()), "plain");
-        let formatted =
-            std::panic::catch_unwind(|| panic!("offset {}", 7)).expect_err("panicked");
+        let formatted = std::panic::catch_unwind(|| panic!("offset {}", 7)).expect_err("panicked");
         assert_eq!(panic_message(formatted.as_ref()), "offset 7");
     }
 }

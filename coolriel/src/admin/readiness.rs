@@ -53,7 +53,9 @@ pub(super) async fn readiness(state: web::Data<AdminState>) -> HttpResponse {
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(error))) => Err(error.to_string()),
         Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err(format!("no answer from the disk within {READINESS_TIMEOUT:?}")),
+        Err(_) => Err(format!(
+            "no answer from the disk within {READINESS_TIMEOUT:?}"
+        )),
     };
     let handlers_down: Vec<&'static str> = state
         .handlers

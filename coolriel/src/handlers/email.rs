@@ -115,7 +115,12 @@ impl Mailer {
         let html_path = self.dir.join(email_file_name(kind, id, Format::Html));
         replace_file(&text_path, rendered.text.as_bytes())
             .and_then(|()| replace_file(&html_path, rendered.html.as_bytes()))
-            .map_err(|error| HandlerError::from_io(format_args!("cannot write {}", error.path.display()), &error.source))?;
+            .map_err(|error| {
+                HandlerError::from_io(
+                    format_args!("cannot write {}", error.path.display()),
+                    &error.source,
+                )
+            })?;
         self.unsynced.push(text_path);
         self.unsynced.push(html_path.clone());
         Ok(html_path)

@@ -6,7 +6,10 @@
 //!    dead-letter topic with their key and value as they were.
 //! 2. Send the typed event to every actor the [`Registry`] has for its type, and wait for
 //!    all of them. A failing actor is retried with backoff, on its own (the others are not
-//!    asked again), up to `retry.max_attempts`; then the message is dead-lettered.
+//!    asked again), up to `retry.max_attempts`; then the message is dead-lettered. A
+//!    failure of the output storage itself ([`HandlerError::Storage`]: disk full,
+//!    read-only) is retried with backoff for as long as it lasts instead, never
+//!    dead-lettered: the email is written once space returns.
 //! 3. Mark the offset done in the [`OffsetTracker`] and store the position it allows.
 //!
 //! # Order: pipelined, in order per key
@@ -66,12 +69,12 @@ use actix::{
 };
 use futures::FutureExt as _;
 use futures::future::join_all;
-use supervision::{FaultHook, panic_message};
 use rdkafka::consumer::Consumer as _;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use shared_events::{Decoded, EventEnvelope};
+use supervision::{FaultHook, panic_message};
 use tracing::Instrument as _;
 
 use super::LiveConsumer;
@@ -449,10 +452,13 @@ impl PartitionActor {
         let span = job_span(&job);
         let work = AssertUnwindSafe(async move { run_job(job, &deps).await }.instrument(span))
             .catch_unwind();
-        ctx.spawn(work.into_actor(self).map(move |done, actor, ctx| match done {
-            Ok(()) => actor.guarded(ctx, |actor, ctx| actor.finish(offset, lane, ctx)),
-            Err(panic) => actor.crash(panic_message(panic.as_ref()), ctx),
-        }));
+        ctx.spawn(
+            work.into_actor(self)
+                .map(move |done, actor, ctx| match done {
+                    Ok(()) => actor.guarded(ctx, |actor, ctx| actor.finish(offset, lane, ctx)),
+                    Err(panic) => actor.crash(panic_message(panic.as_ref()), ctx),
+                }),
+        );
     }
 
     /// A message is done: store what the tracker allows, start the next of its key.
@@ -488,10 +494,7 @@ impl PartitionActor {
         match stored {
             Ok(()) => {
                 self.stored = Some(position);
-                if self
-                    .recovering_until
-                    .is_some_and(|until| position > until)
-                {
+                if self.recovering_until.is_some_and(|until| position > until) {
                     self.recovering_until = None;
                     self.deps.health.end_recovery(&self.topic, self.partition);
                     tracing::info!(
@@ -654,6 +657,7 @@ async fn deliver_with_retry(
     deps: &PartitionDeps,
 ) -> Result<(), RouteFailure> {
     let mut attempt = 0_u32;
+    let mut storage_failures = 0_u32;
     loop {
         attempt += 1;
         let Some(delivery) = route.deliver(envelope, context, deps.handler_timeout) else {
@@ -674,6 +678,26 @@ async fn deliver_with_retry(
                 HandlerError::Transient(format!("no answer within {:?}", deps.handler_timeout))
             }
         };
+        if let HandlerError::Storage(_) = &error {
+            // The disk, not the message: it works once space returns, so it waits for as
+            // long as that takes (the offset is not stored meanwhile; readiness reports
+            // the directory), and is never dead-lettered.
+            attempt -= 1;
+            storage_failures += 1;
+            let backoff = deps.retry.backoff(storage_failures);
+            deps.metrics.retried(route.actor());
+            if storage_failures == 1 || storage_failures.is_multiple_of(20) {
+                tracing::warn!(
+                    actor = route.actor(),
+                    failures = storage_failures,
+                    retry_in = ?backoff,
+                    error = %error,
+                    "output storage refuses writes; retrying until it takes them again"
+                );
+            }
+            actix::clock::sleep(backoff).await;
+            continue;
+        }
         if !error.is_retryable() || attempt >= deps.retry.max_attempts {
             tracing::warn!(
                 actor = route.actor(),
