@@ -9,6 +9,8 @@
 //!   and restart (outage tests), so the shared broker is never disturbed.
 //! - [`mariadb`]: [`PrivateMariaDb`], the same for the database.
 //! - [`browser`]: headless chromium (`dump_dom`, `browse` with any flags, e.g. a screenshot).
+//! - [`process`]: the services' binaries as children: the port they bound themselves
+//!   (read from their log), SIGTERM, waiting for an exit.
 #![allow(clippy::unwrap_used)]
 
 pub mod broker;
@@ -16,6 +18,7 @@ pub mod browser;
 pub mod database;
 pub mod kafka;
 pub mod mariadb;
+pub mod process;
 
 pub use broker::PrivateBroker;
 pub use database::{Backend, TestDatabase};
