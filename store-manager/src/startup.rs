@@ -234,9 +234,12 @@ impl Application {
                 bound_ms = u64::try_from(shutdown_timeout.as_millis()).unwrap_or(u64::MAX),
                 "shutting down"
             );
-            // Graceful: the requests in flight are answered, within half the bound.
-            handle.stop(true).await;
+            // Graceful: the requests in flight are answered, within half the bound. The
+            // stop is sent at once; the server's own future carries it out, so it is
+            // awaited first and the stop's answer after.
+            let stopping = handle.stop(true);
             server.await?;
+            stopping.await;
         }
         let outcome = stop_publishing(&publisher, &outbox, deadline).await;
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

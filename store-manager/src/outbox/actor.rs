@@ -8,7 +8,10 @@
 //! silently). The restart loses nothing: the round's future is dropped with the old
 //! context, which releases the publisher's round lock; nothing was marked for rows the
 //! round did not see acknowledged; and the restarted actor's first round, like the
-//! start-up one, reads the pending rows again. Each restart is one
+//! start-up one, reads the pending rows again (after 100 ms times the restarts so far,
+//! at most 2 s, so a round that panics at once cannot spin). Once the restart budget is
+//! exhausted the actor runs no more rounds: the service is stopping, and its shutdown
+//! drains the outbox. Each restart is one
 //! `actor restarted by its supervisor` line (actor, cause, restart count), counts in
 //! `store_manager_actor_restarts_total{actor="OutboxActor"}` and in the restart budget
 //! ([`supervision::RestartBudget`]); readiness says `restarting` from the panic until the
@@ -20,6 +23,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures::FutureExt as _;
@@ -28,6 +32,10 @@ use supervision::{FaultHook, RestartBudget, panic_message};
 use super::publisher::OutboxPublisher;
 use crate::config::OutboxSettings;
 use crate::metrics::Metrics;
+
+/// The wait before a restarted actor's first round, times the restarts so far.
+const RESTART_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(2);
 
 /// What readiness knows of the outbox actor (see the module documentation).
 #[derive(Debug, Default)]
@@ -281,15 +289,23 @@ impl Actor for OutboxActor {
             // held: idle until the addresses go.
             return;
         }
-        if self.supervision.health.restarts() == 0 {
+        let restarts = self.supervision.health.restarts();
+        if restarts == 0 {
             tracing::info!(
                 actor = "OutboxActor",
                 poll_interval_ms = self.settings.poll_interval.as_millis() as u64,
                 batch_size = self.settings.batch_size,
                 "actor started; draining events left from a previous run"
             );
+            self.start_round(ctx);
+        } else {
+            // A round that panics at once would otherwise restart the actor in a loop that
+            // never lets the thread go (the supervisor restarts within one poll).
+            let backoff = RESTART_BACKOFF
+                .saturating_mul(restarts)
+                .min(MAX_RESTART_BACKOFF);
+            ctx.run_later(backoff, |actor, ctx| actor.guarded(ctx, Self::start_round));
         }
-        self.start_round(ctx);
         ctx.run_interval(self.settings.poll_interval, |actor, ctx| {
             actor.guarded(ctx, Self::start_round);
         });
@@ -331,6 +347,8 @@ impl Supervised for OutboxActor {
         );
         self.supervision.metrics.restarted("OutboxActor");
         if let Err(exhausted) = self.supervision.budget.record() {
+            // No more rounds: the service is stopping, and its shutdown drains the outbox.
+            self.stopping = true;
             tracing::error!(
                 actor = "OutboxActor",
                 restarts = exhausted.restarts,
