@@ -299,8 +299,12 @@ async fn stop_publishing(
             Err(format!("the drain did not finish within {drain_timeout:?}"))
         }
     };
-    publisher.flush(Duration::from_secs(1).min(left(Duration::ZERO)));
-    match tokio::time::timeout(left(Duration::ZERO), publisher.release_lease()).await {
+    publisher.flush(Duration::from_secs(1).min(left(RELEASE_RESERVE)));
+    // A round stuck on a dead broker holds the publisher until its message timeout: the
+    // lease waits for it only so long (it expires by itself, and this process publishes
+    // nothing more).
+    let release = RELEASE_RESERVE.min(left(Duration::ZERO));
+    match tokio::time::timeout(release, publisher.release_lease()).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
             tracing::warn!(%error, "outbox lease not released; another replica takes over when it expires")
