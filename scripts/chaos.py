@@ -31,6 +31,30 @@ Cases (each prints its counts: sent, published, emailed, lost, duplicated, ...):
                   emailed after the restarts; redeliveries (history.jsonl lines beyond the
                   copies on the topic) counted. quick: 1 cycle, 5 s of load before each
                   SIGTERM; full: 5 cycles, 20 s.
+  disk-full       coolriel's OUTPUT_DIR on a small tmpfs (16 MiB quick; root only: it mounts one),
+                  filled up with a file once a quarter of the users are emailed: its
+                  readiness names the output directory, it retries with backoff (logged)
+                  and dead-letters nothing, no offset is committed for an email not on disk
+                  (the committed offsets checked against the topic), and once the file is
+                  removed every email is written, whole, with no temporary file left.
+                  quick: 200 users (at 20/s); full: 5 000 (at 500/s).
+  db-connections  a second store-manager on a private mariadbd (a Unix socket in the work
+                  directory, max_connections 40; never the shared server) whose every
+                  connection another client takes, its own killed: every request answers
+                  503 JSON (none 500, none slower than 10 s), publishes nothing; once the
+                  other client lets go it recovers by itself, and the topic holds exactly
+                  the users answered 201. quick: 30 requests; full: 300.
+  panics          both services restarted with their test-only fault hooks (3 outbox round
+                  panics, 3 partition actor panics) under users created at 50/s: every
+                  request 201, every user published and emailed, exactly 3 restart lines of
+                  each actor naming the cause, both ready afterwards. quick: 20 s; full: 5 min.
+  broker-gone-at-shutdown  the broker killed, one more user committed (it cannot be
+                  published), then SIGTERM to store-manager and coolriel: each exits within
+                  the 15 s bound (store-manager non-zero: an event was left); after the
+                  broker and both services restart, every user is published and emailed.
+
+The services bind port 0 and the port is read from their logs; tansu, which must be told
+its port, gets a candidate port that counts once /proc shows tansu itself listening there.
 """
 import argparse, itertools, json, os, random, re, signal, socket, sqlite3, subprocess, sys, threading, time
 import http.client, urllib.error, urllib.request
@@ -935,7 +959,10 @@ def disk_full(system, users):
         system.terminate("coolriel")
     mount = os.path.join(system.work, "tmpfs")
     os.makedirs(mount, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mount], check=True)
+    # Room for every email (two files of a page or so each) and the history, so that the
+    # disk is full only while the filler file is there.
+    size_mib = max(16, users * 12 // 1024 + 8)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", mount], check=True)
     output = os.path.join(mount, "output")
     filler = os.path.join(mount, "filler")
     problems = []

@@ -61,7 +61,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot start the signal runtime")?;
     runtime.block_on(async move {
         let budget_exhausted = tokio::select! {
-            signal = wait_for_signal() => {
+            signal = supervision::wait_for_signal() => {
                 let signal = signal.context("cannot listen for signals")?;
                 tracing::info!(signal, "signal received; shutting down");
                 false
@@ -73,16 +73,6 @@ fn run(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("stopped: the restart budget is exhausted (actors kept panicking)");
         }
         Ok(())
-    })
-}
-
-async fn wait_for_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
     })
 }
 

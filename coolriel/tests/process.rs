@@ -92,20 +92,44 @@ fn assert_emails_whole(dir: &Path) -> usize {
     count
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_with_sigkill_mid_batch_then_restarted_loses_nothing() {
+/// A test's own topic of 3 partitions holding `users` UserCreated events, its group, and
+/// where the service writes (`output`) and logs (`log`).
+struct Backlog {
+    topic: String,
+    group: String,
+    output: std::path::PathBuf,
+    log: std::path::PathBuf,
+    _root: tempfile::TempDir,
+}
+
+async fn backlog(prefix: &str, users: i64) -> Backlog {
     init_logs();
-    let topic = unique("sigkill");
-    let group = unique("coolriel");
+    let topic = unique(prefix);
     let root = tempfile::tempdir().expect("temp dir");
-    let output = root.path().join("output");
-    let log = root.path().join("coolriel.log");
     create_topic(&topic, 3).await;
     let producer = producer();
-    let users: i64 = 600;
     for id in 1..=users {
         publish(&producer, &topic, Some((id % 3) as i32), &created(id), None).await;
     }
+    Backlog {
+        topic,
+        group: unique("coolriel"),
+        output: root.path().join("output"),
+        log: root.path().join("coolriel.log"),
+        _root: root,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_with_sigkill_mid_batch_then_restarted_loses_nothing() {
+    let users: i64 = 600;
+    let Backlog {
+        topic,
+        group,
+        output,
+        log,
+        _root,
+    } = backlog("sigkill", users).await;
 
     let mut first = spawn_service(&topic, &group, &output, &log);
     eventually("some emails written", TIMEOUT, || {
@@ -242,18 +266,14 @@ fn partition_restart_lines(logs: &str) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partition_actors_that_panic_mid_batch_are_restarted_and_skip_no_offset() {
-    init_logs();
-    let topic = unique("panics");
-    let group = unique("coolriel");
-    let root = tempfile::tempdir().expect("temp dir");
-    let output = root.path().join("output");
-    let log = root.path().join("coolriel.log");
-    create_topic(&topic, 3).await;
-    let producer = producer();
     let users: i64 = 300;
-    for id in 1..=users {
-        publish(&producer, &topic, Some((id % 3) as i32), &created(id), None).await;
-    }
+    let Backlog {
+        topic,
+        group,
+        output,
+        log,
+        _root,
+    } = backlog("panics", users).await;
 
     // Three panics, each on a message received while others of its partition are in
     // flight (the actor pipelines up to 64).

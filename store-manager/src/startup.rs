@@ -223,7 +223,7 @@ impl Application {
                 served?;
                 None
             }
-            signal = wait_for_signal() => Some(signal.unwrap_or("a signal (listening failed)")),
+            signal = supervision::wait_for_signal() => Some(signal.unwrap_or("a signal (listening failed)")),
             () = budget.exhausted() => Some("the restart budget running out"),
         };
         let started = Instant::now();
@@ -314,16 +314,6 @@ async fn stop_publishing(
         ),
     }
     drained
-}
-
-async fn wait_for_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    })
 }
 
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");

@@ -4,53 +4,27 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use common::payload;
 use sea_orm::{Database, EntityTrait as _};
 use serde_json::{Value, json};
 use store_manager::entities::outbox;
-use test_support::process::{bound_address, log_length};
 use test_support::{Backend, TestDatabase, kafka};
 
 on_both_databases!(a_row_committed_before_a_crash_is_published_by_the_next_start);
 
-/// Starts the binary on port 0; returns it with the address it bound (from its log).
+/// The binary on port 0, as the same outbox lease holder in both lives (no wait for the
+/// dead process's lease to expire); returns it with its base URL.
 fn start_store_manager(
     database_url: &str,
     bootstrap: &str,
     topic: &str,
     log: &Path,
 ) -> (Child, String) {
-    let from = log_length(log);
-    let file = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_store-manager"))
-        .env("DATABASE_URL", database_url)
-        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
-        .env("USER_EVENTS_TOPIC", topic)
-        .env("STORE_MANAGER_ADDR", "127.0.0.1:0")
-        // The second life holds the same lease as the first (the default id has the
-        // port in it, and the port changes), so it need not wait for it to expire.
-        .env("OUTBOX_REPLICA_ID", "crash-test")
-        .env("OUTBOX_POLL_INTERVAL_MS", "200")
-        .env("RUST_LOG", "info,librdkafka=warn,sqlx=warn")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("store-manager binary starts");
-    let addr = bound_address(
-        log,
-        from,
-        "store-manager listening",
-        &mut child,
-        Duration::from_secs(30),
-    );
+    let (child, addr) =
+        common::spawn_binary(database_url, bootstrap, topic, "crash-test", log, &[]);
     (child, format!("http://{addr}"))
 }
 

@@ -6,17 +6,16 @@
 
 mod common;
 
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use test_support::process::{bound_address, log_length, terminate, wait_for_exit};
+use test_support::process::{terminate, wait_for_exit};
 use test_support::{PrivateBroker, kafka};
 
-/// Starts the binary on port 0 (it logs the port it bound) with its log in `log`.
+/// The binary on port 0 (it logs the port it bound) with its log in `log`.
 fn start(
     database_url: &str,
     bootstrap: &str,
@@ -24,36 +23,28 @@ fn start(
     log: &Path,
     env: &[(&str, &str)],
 ) -> (Child, SocketAddr) {
-    let from = log_length(log);
-    let file = File::options()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_store-manager"))
-        .current_dir(log.parent().expect("log directory"))
-        .env("DATABASE_URL", database_url)
-        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
-        .env("USER_EVENTS_TOPIC", topic)
-        .env("STORE_MANAGER_ADDR", "127.0.0.1:0")
-        // Every start takes the lease back at once (the default id has the port in it).
-        .env("OUTBOX_REPLICA_ID", "process-test")
-        .env("OUTBOX_POLL_INTERVAL_MS", "200")
-        .env("RUST_LOG", "info,librdkafka=warn,sqlx=warn")
-        .env("NO_COLOR", "1")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("store-manager binary starts");
-    let addr = bound_address(
-        log,
-        from,
-        "store-manager listening",
-        &mut child,
-        Duration::from_secs(30),
-    );
-    (child, addr)
+    common::spawn_binary(database_url, bootstrap, topic, "process-test", log, env)
+}
+
+/// A test's own SQLite database, topic (on the broker at `bootstrap`) and log file.
+struct Scene {
+    _dir: tempfile::TempDir,
+    url: String,
+    topic: String,
+    log: std::path::PathBuf,
+}
+
+async fn scene(bootstrap: &str) -> Scene {
+    common::init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topic = test_support::unique("user-events");
+    kafka::create_topic(bootstrap, &topic, 3).await;
+    Scene {
+        url: format!("sqlite://{}/store.db?mode=rwc", dir.path().display()),
+        log: dir.path().join("store-manager.log"),
+        topic,
+        _dir: dir,
+    }
 }
 
 async fn create_user(client: &reqwest::Client, addr: SocketAddr, n: usize) -> i64 {
@@ -98,20 +89,17 @@ fn restart_lines(logs: &str) -> Vec<&str> {
 
 #[actix_web::test]
 async fn outbox_panics_restart_the_actor_with_one_line_each_and_lose_no_event() {
-    common::init_logs();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}/store.db?mode=rwc", dir.path().display());
     let bootstrap = kafka::bootstrap();
-    let topic = test_support::unique("user-events");
-    kafka::create_topic(&bootstrap, &topic, 3).await;
-    let log = dir.path().join("store-manager.log");
+    let Scene {
+        url, topic, log, ..
+    } = &scene(&bootstrap).await;
     // The 3rd and the 6th rounds panic (the start-up round is the first; then the rounds
     // woken by the requests, and the fallback poll's every 200 ms).
     let (mut child, addr) = start(
-        &url,
+        url,
         &bootstrap,
-        &topic,
-        &log,
+        topic,
+        log,
         &[("STORE_MANAGER_FAULT_OUTBOX_PANIC", "every=3,times=2")],
     );
     let client = reqwest::Client::new();
@@ -120,18 +108,18 @@ async fn outbox_panics_restart_the_actor_with_one_line_each_and_lose_no_event() 
         ids.push(create_user(&client, addr, n).await);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while restart_lines(&std::fs::read_to_string(&log).expect("logs")).len() < 2 {
+    while restart_lines(&std::fs::read_to_string(log).expect("logs")).len() < 2 {
         assert!(Instant::now() < deadline, "two restarts expected");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut published = read_ids(&bootstrap, &topic, ids.len()).await;
+    let mut published = read_ids(&bootstrap, topic, ids.len()).await;
     published.sort_unstable();
     published.dedup();
     assert_eq!(published, ids, "every committed user, published");
     terminate(&child);
     let status = wait_for_exit(&mut child, Duration::from_secs(20)).expect("exits");
     assert!(status.success(), "{status}");
-    let logs = std::fs::read_to_string(&log).expect("logs");
+    let logs = std::fs::read_to_string(log).expect("logs");
     let lines = restart_lines(&logs);
     assert_eq!(lines.len(), 2, "one line per restart:\n{logs}");
     for (n, line) in lines.iter().enumerate() {
@@ -142,20 +130,17 @@ async fn outbox_panics_restart_the_actor_with_one_line_each_and_lose_no_event() 
 
 #[actix_web::test]
 async fn an_outbox_actor_in_a_crash_loop_ends_the_process_with_a_failure() {
-    common::init_logs();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}/store.db?mode=rwc", dir.path().display());
     let bootstrap = kafka::bootstrap();
-    let topic = test_support::unique("user-events");
-    kafka::create_topic(&bootstrap, &topic, 3).await;
-    let log = dir.path().join("store-manager.log");
+    let Scene {
+        url, topic, log, ..
+    } = &scene(&bootstrap).await;
     let started = Instant::now();
     // Every round panics, the start-up one first.
     let (mut child, _) = start(
-        &url,
+        url,
         &bootstrap,
-        &topic,
-        &log,
+        topic,
+        log,
         &[
             ("STORE_MANAGER_FAULT_OUTBOX_PANIC", "every=1"),
             ("STORE_MANAGER_RESTART_LIMIT", "3"),
@@ -163,7 +148,7 @@ async fn an_outbox_actor_in_a_crash_loop_ends_the_process_with_a_failure() {
         ],
     );
     let status = wait_for_exit(&mut child, Duration::from_secs(60)).expect("stops by itself");
-    let logs = std::fs::read_to_string(&log).expect("logs");
+    let logs = std::fs::read_to_string(log).expect("logs");
     assert!(!status.success(), "{status}:\n{logs}");
     eprintln!(
         "stopped by the restart budget after {:?}",
@@ -176,19 +161,16 @@ async fn an_outbox_actor_in_a_crash_loop_ends_the_process_with_a_failure() {
 #[actix_web::test]
 async fn sigterm_with_the_broker_gone_exits_within_the_bound_and_the_next_start_publishes_what_was_left()
  {
-    common::init_logs();
     let mut broker = PrivateBroker::start();
     let bootstrap = broker.bootstrap();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}/store.db?mode=rwc", dir.path().display());
-    let topic = test_support::unique("user-events");
-    kafka::create_topic(&bootstrap, &topic, 3).await;
-    let log = dir.path().join("store-manager.log");
+    let Scene {
+        url, topic, log, ..
+    } = &scene(&bootstrap).await;
     let env = [("STORE_MANAGER_SHUTDOWN_TIMEOUT_MS", "5000")];
-    let (mut first, addr) = start(&url, &bootstrap, &topic, &log, &env);
+    let (mut first, addr) = start(url, &bootstrap, topic, log, &env);
     let client = reqwest::Client::new();
     let before = create_user(&client, addr, 1).await;
-    assert_eq!(read_ids(&bootstrap, &topic, 1).await, vec![before]);
+    assert_eq!(read_ids(&bootstrap, topic, 1).await, vec![before]);
 
     broker.stop();
     // Committed, and stuck in the outbox: the broker is gone.
@@ -198,7 +180,7 @@ async fn sigterm_with_the_broker_gone_exits_within_the_bound_and_the_next_start_
     // The bound (5 s) and a margin for the exit itself; the producer alone waits 30 s.
     let status = wait_for_exit(&mut first, Duration::from_secs(9));
     let took = terminated.elapsed();
-    let logs = std::fs::read_to_string(&log).expect("logs");
+    let logs = std::fs::read_to_string(log).expect("logs");
     let status = status.unwrap_or_else(|| panic!("still running {took:?} after SIGTERM:\n{logs}"));
     eprintln!("exited {status} {took:?} after SIGTERM with the broker gone");
     assert!(
@@ -207,8 +189,8 @@ async fn sigterm_with_the_broker_gone_exits_within_the_bound_and_the_next_start_
     );
 
     broker.resume();
-    let (mut second, _) = start(&url, &bootstrap, &topic, &log, &env);
-    let mut published = read_ids(&bootstrap, &topic, 2).await;
+    let (mut second, _) = start(url, &bootstrap, topic, log, &env);
+    let mut published = read_ids(&bootstrap, topic, 2).await;
     published.sort_unstable();
     assert_eq!(
         published,

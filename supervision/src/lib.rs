@@ -8,7 +8,9 @@
 //!   armed by a test in the same process ([`FaultHook::arm`]) or by a setting that only
 //!   tests and the chaos runs set ([`FaultPlan`]). Production never sets it, and an unset
 //!   hook never fires.
-//! - [`panic_message`]: the text of a caught panic, for the restart's log line.
+//! - [`catch_panic`]: run one step of an actor's work, a panic turned into its text (the
+//!   actor then stops itself so that its supervisor restarts it).
+//! - [`wait_for_signal`]: SIGTERM or SIGINT, the start of a bounded shutdown.
 
 mod budget;
 mod fault;
@@ -17,6 +19,7 @@ pub use budget::{BudgetExhausted, RestartBudget, RestartPolicy};
 pub use fault::{FaultHook, FaultPlan, FaultPlanError};
 
 use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The text of a panic payload (`panic!` gives a `&str` or a `String`).
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -29,6 +32,23 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Runs `step`; a panic in it comes back as its text. The caller owns the state the panic
+/// may have left half-updated, and must throw it away (an actor: stop for a restart).
+pub fn catch_panic<T>(step: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(step)).map_err(|panic| panic_message(panic.as_ref()))
+}
+
+/// Resolves with the signal's name at the first SIGTERM or SIGINT.
+pub async fn wait_for_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +59,14 @@ mod tests {
         assert_eq!(panic_message(text.as_ref()), "plain");
         let formatted = std::panic::catch_unwind(|| panic!("offset {}", 7)).expect_err("panicked");
         assert_eq!(panic_message(formatted.as_ref()), "offset 7");
+    }
+
+    #[test]
+    fn catch_panic_gives_the_value_or_the_panic_text() {
+        assert_eq!(catch_panic(|| 7), Ok(7));
+        assert_eq!(
+            catch_panic(|| -> u8 { panic!("broken") }),
+            Err("broken".to_owned())
+        );
     }
 }

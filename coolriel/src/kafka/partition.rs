@@ -59,7 +59,7 @@
 //! makes the actor panic on receiving a message, mid-batch, through this same path.
 
 use std::collections::{HashMap, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -275,8 +275,8 @@ impl PartitionActor {
         ctx: &mut Context<Self>,
         step: impl FnOnce(&mut Self, &mut Context<Self>),
     ) {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| step(self, ctx))) {
-            self.crash(panic_message(panic.as_ref()), ctx);
+        if let Err(cause) = supervision::catch_panic(|| step(self, ctx)) {
+            self.crash(cause, ctx);
         }
     }
 

@@ -20,7 +20,7 @@
 //! The test-only fault hook ([`OutboxActor::with_faults`], `STORE_MANAGER_FAULT_OUTBOX_PANIC`)
 //! makes a round panic before it reads the table, through this same path.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::Duration;
@@ -177,8 +177,8 @@ impl OutboxActor {
         ctx: &mut Context<Self>,
         step: impl FnOnce(&mut Self, &mut Context<Self>),
     ) {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| step(self, ctx))) {
-            self.crash(panic_message(panic.as_ref()), ctx);
+        if let Err(cause) = supervision::catch_panic(|| step(self, ctx)) {
+            self.crash(cause, ctx);
         }
     }
 

@@ -271,3 +271,47 @@ impl TestApp {
 pub fn payload(record: &Record) -> Value {
     serde_json::from_str(&record.payload).expect("payload is JSON")
 }
+
+/// The real binary on port 0, its log appended to `log`; returns it with the address it
+/// bound (read from its `store-manager listening` line). Every start holds the outbox
+/// lease as `replica` (the default id has the port in it, and the port changes), so a
+/// restart takes it back at once.
+pub fn spawn_binary(
+    database_url: &str,
+    bootstrap: &str,
+    topic: &str,
+    replica: &str,
+    log: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr) {
+    use std::process::{Command, Stdio};
+    let from = test_support::process::log_length(log);
+    let file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_store-manager"))
+        .current_dir(log.parent().expect("log directory"))
+        .env("DATABASE_URL", database_url)
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        .env("USER_EVENTS_TOPIC", topic)
+        .env("STORE_MANAGER_ADDR", "127.0.0.1:0")
+        .env("OUTBOX_REPLICA_ID", replica)
+        .env("OUTBOX_POLL_INTERVAL_MS", "200")
+        .env("RUST_LOG", "info,librdkafka=warn,sqlx=warn")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("store-manager binary starts");
+    let addr = test_support::process::bound_address(
+        log,
+        from,
+        "store-manager listening",
+        &mut child,
+        Duration::from_secs(30),
+    );
+    (child, addr)
+}
