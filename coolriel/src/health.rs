@@ -83,9 +83,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// exhausted (or the metrics are gone). Runs on the actix system for the service's life.
 pub(crate) async fn watch_restarts(metrics: Arc<Metrics>, health: Arc<ServiceHealth>) {
     let mut restarts = metrics.restart_events();
-    let mut recorded = *restarts.borrow_and_update();
     drop(metrics);
-    while restarts.changed().await.is_ok() {
+    // Restarts counted before this task first ran count too.
+    let mut recorded = 0;
+    loop {
         let total = *restarts.borrow_and_update();
         for _ in recorded..total {
             if let Err(exhausted) = health.budget.record() {
@@ -99,6 +100,9 @@ pub(crate) async fn watch_restarts(metrics: Arc<Metrics>, health: Arc<ServiceHea
             }
         }
         recorded = total;
+        if restarts.changed().await.is_err() {
+            return;
+        }
     }
 }
 
