@@ -1,7 +1,8 @@
-//! The outbox actor under supervision: a round that panics (the test-only fault hook, in
-//! the real actor) is restarted and its events still go out, each once; readiness tells
-//! the outbox's state and fails while the oldest pending row is too old; an actor that
-//! keeps panicking uses up the restart budget and the service stops with a failure.
+//! The outbox actor under supervision: rounds that panic (the test-only fault hook, in the
+//! real actor) restart it and its events still go out, each once; readiness says
+//! `restarting` while it recovers, and fails while the oldest pending row is too old; an
+//! actor that keeps panicking uses up the restart budget and the service stops with a
+//! failure.
 
 mod common;
 
@@ -18,10 +19,39 @@ async fn a_panicking_outbox_round_is_restarted_and_every_event_still_goes_out_on
     backend: Backend,
 ) {
     let app = spawn_app(backend).await;
-    // The round woken by the first commit panics before it reads the table.
-    app.outbox_faults.arm(1);
-    let mut ids = Vec::new();
-    for n in 0..5 {
+    // The round woken by the first commit panics before it reads the table, and so do the
+    // first rounds of the next two restarts (each after its backoff: 0.1 s, then 0.2 s).
+    app.outbox_faults.arm(3);
+    let mut ids = vec![
+        app.create_user("Survivor 0", "survivor0@example.com", None)
+            .await,
+    ];
+    // Meanwhile readiness says the outbox actor is restarting, and nothing else.
+    let mut restarting_seen = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = app.get("/ready").await;
+        let status = ready.status();
+        let body: Value = ready.json().await.expect("JSON");
+        if status == 503 {
+            assert_eq!(body["outbox"], "restarting", "{body}");
+            assert_eq!(
+                body["reasons"],
+                serde_json::json!(["the outbox actor is restarting after a panic"]),
+                "{body}"
+            );
+            restarting_seen.get_or_insert(body.clone());
+        } else if body["outbox_restarts"] == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never running again: {body}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        restarting_seen.is_some(),
+        "readiness never said the outbox actor was restarting"
+    );
+    for n in 1..5 {
         ids.push(
             app.create_user(
                 &format!("Survivor {n}"),
@@ -47,14 +77,14 @@ async fn a_panicking_outbox_round_is_restarted_and_every_event_still_goes_out_on
         .await
         .expect("metrics text");
     assert!(
-        metrics.contains("store_manager_actor_restarts_total{actor=\"OutboxActor\"} 1"),
+        metrics.contains("store_manager_actor_restarts_total{actor=\"OutboxActor\"} 3"),
         "{metrics}"
     );
     let ready = app.get("/ready").await;
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.expect("JSON");
     assert_eq!(body["outbox"], "running", "{body}");
-    assert_eq!(body["outbox_restarts"], 1, "{body}");
+    assert_eq!(body["outbox_restarts"], 3, "{body}");
 }
 
 #[actix_web::test]
