@@ -459,6 +459,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_full_or_read_only_disk_is_a_storage_error_and_the_rest_transient() {
+        use std::io::{Error, ErrorKind};
+        for kind in [
+            ErrorKind::StorageFull,
+            ErrorKind::QuotaExceeded,
+            ErrorKind::ReadOnlyFilesystem,
+        ] {
+            let error = HandlerError::from_io("cannot write welcome_1.html", &Error::from(kind));
+            assert!(
+                matches!(error, HandlerError::Storage(_)),
+                "{kind:?}: {error:?}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("cannot write welcome_1.html: ")
+            );
+        }
+        let other = HandlerError::from_io("x", &Error::from(ErrorKind::PermissionDenied));
+        assert!(matches!(other, HandlerError::Transient(_)), "{other:?}");
+        // ENOSPC as the kernel reports it.
+        let enospc = HandlerError::from_io("x", &Error::from_raw_os_error(28));
+        assert!(matches!(enospc, HandlerError::Storage(_)), "{enospc:?}");
+    }
+
     #[actix::test]
     async fn a_failed_sync_fails_every_message_of_its_batch() {
         let batch = SyncBatch {
