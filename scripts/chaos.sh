@@ -4,14 +4,14 @@
 # SIGTERMs under load; prints the counts of each case (sent, published, emailed, lost,
 # duplicated, memory, lag, exit codes) and fails if anything was lost or a bound broken.
 # Cases (scripts/chaos.py's docstring has the details): consumer-crash, producer-crash,
-# broker-outage, load, graceful-shutdown, disk-full (mounts a tmpfs: root only),
+# broker-outage, load, graceful-shutdown, disk-full (mounts a tmpfs: root or sudo),
 # db-connections (a private mariadbd), panics, broker-gone-at-shutdown; `--case NAME`
 # (repeatable) runs only those.
 #
 #   scripts/chaos.sh --quick   CI: 400 users, 5 coolriel kills, 3 store-manager kills, 5 s outage,
 #                              40 s of load at 100 req/s, 1 SIGTERM cycle, 200 users on a full
 #                              disk, 30 requests without connections, 20 s of panics
-#                              (about 6 minutes)
+#                              (about 3 minutes)
 #   scripts/chaos.sh           full: 50 000 users, 5 + 5 kills, 20 s outage, 10 min of load at
 #                              100 req/s, 5 SIGTERM cycles, 5 000 users on a full disk, 300
 #                              requests without connections, 5 min of panics (tens of minutes)
