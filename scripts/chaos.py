@@ -31,6 +31,30 @@ Cases (each prints its counts: sent, published, emailed, lost, duplicated, ...):
                   emailed after the restarts; redeliveries (history.jsonl lines beyond the
                   copies on the topic) counted. quick: 1 cycle, 5 s of load before each
                   SIGTERM; full: 5 cycles, 20 s.
+  disk-full       coolriel's OUTPUT_DIR on a small tmpfs (16 MiB quick; it mounts one: root, or sudo),
+                  filled up with a file once a quarter of the users are emailed: its
+                  readiness names the output directory, it retries with backoff (logged)
+                  and dead-letters nothing, no offset is committed for an email not on disk
+                  (the committed offsets checked against the topic), and once the file is
+                  removed every email is written, whole, with no temporary file left.
+                  quick: 200 users (at 20/s); full: 5 000 (at 500/s).
+  db-connections  a second store-manager on a private mariadbd (a Unix socket in the work
+                  directory, max_connections 40; never the shared server) whose every
+                  connection another client takes, its own killed: every request answers
+                  503 JSON (none 500, none slower than 10 s), publishes nothing; once the
+                  other client lets go it recovers by itself, and the topic holds exactly
+                  the users answered 201. quick: 30 requests; full: 300.
+  panics          both services restarted with their test-only fault hooks (3 outbox round
+                  panics, 3 partition actor panics) under users created at 50/s: every
+                  request 201, every user published and emailed, exactly 3 restart lines of
+                  each actor naming the cause, both ready afterwards. quick: 20 s; full: 5 min.
+  broker-gone-at-shutdown  the broker killed, one more user committed (it cannot be
+                  published), then SIGTERM to store-manager and coolriel: each exits within
+                  the 15 s bound (store-manager non-zero: an event was left); after the
+                  broker and both services restart, every user is published and emailed.
+
+The services bind port 0 and the port is read from their logs; tansu, which must be told
+its port, gets a candidate port that counts once /proc shows tansu itself listening there.
 """
 import argparse, itertools, json, os, random, re, signal, socket, sqlite3, subprocess, sys, threading, time
 import http.client, urllib.error, urllib.request
@@ -49,20 +73,58 @@ EXIT_BOUND = 8
 MEMORY_GROWTH_FACTOR, MEMORY_GROWTH_SLACK_MIB = 1.5, 16
 
 
-def free_port():
+def candidate_port():
+    """A port free right now: only for tansu, which cannot bind port 0 (it advertises the
+    port it is given). Whoever starts it there checks that tansu is the one listening
+    (listens_on) and tries another port otherwise."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def wait_port(port, timeout=30):
+def listens_on(pid, port):
+    """Whether process `pid` itself holds a socket listening on TCP `port` (/proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def bound_port(log_path, offset, message, proc, timeout=60):
+    """The port in the first `message ... addr=IP:PORT` line the process logged after
+    `offset`: the services bind port 0 and log what they got, so no port is handed from
+    one process to another."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(offset)
+            for line in f:
+                if message in line:
+                    found = re.search(r"addr=\S+:(\d+)", line)
+                    if found:
+                        return int(found.group(1))
+        if proc.poll() is not None:
+            raise SystemExit(f"{log_path}: the process exited ({proc.returncode}) before logging {message!r}")
         time.sleep(0.05)
-    raise SystemExit(f"nothing answers on port {port}")
+    raise SystemExit(f"{log_path}: no {message!r} line with addr= within {timeout} s")
 
 
 class System:
@@ -70,8 +132,8 @@ class System:
 
     def __init__(self, work, bins, tansu):
         self.work, self.bins, self.tansu = work, bins, tansu
-        self.broker_port, self.http_port = free_port(), free_port()
-        self.bootstrap = f"127.0.0.1:{self.broker_port}"
+        self.broker_port = None  # chosen by the first start_broker
+        self.http_port = None  # bound by store-manager itself at each start
         self.output = os.path.join(work, "output")
         self.db_path = os.path.join(work, "store.db")
         self.procs = {}
@@ -79,20 +141,47 @@ class System:
         self.local = threading.local()  # post_user_keepalive's connections
         os.makedirs(os.path.join(work, "logs"), exist_ok=True)
 
+    def log_path(self, name):
+        return os.path.join(self.work, "logs", f"{name}.log")
+
     def _spawn(self, name, argv, env=None, cwd=None):
-        log = open(os.path.join(self.work, "logs", f"{name}.log"), "ab")
+        """Start `name`; the size of its log before, where this start's lines begin."""
+        path = self.log_path(name)
+        offset = os.path.getsize(path) if os.path.exists(path) else 0
+        log = open(path, "ab")
         # Info level: the actor lifecycle lines (assignments, revokes, starts, stops) are
         # what explains a failed case afterwards.
         level = "warn" if name == "broker" else os.environ.get("CHAOS_RUST_LOG", "info")
         full_env = dict(os.environ, RUST_LOG=level, NO_COLOR="1", **(env or {}))
         self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=log, env=full_env, cwd=cwd)
+        return offset
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.broker_port}"
 
     def start_broker(self):
-        url = f"tcp://127.0.0.1:{self.broker_port}"
-        self._spawn("broker", [self.tansu, "broker", "--storage-engine", "sqlite://tansu.db",
-                               "--kafka-listener-url", url, "--kafka-advertised-listener-url", url],
-                    cwd=self.work)
-        wait_port(self.broker_port)
+        """tansu on a port of its own: the first start picks a candidate port and keeps it
+        once tansu itself listens there (another process may have taken it: then another
+        port); a restart reuses it, since the clients know it."""
+        first = self.broker_port is None
+        for _ in range(5 if first else 1):
+            if first:
+                self.broker_port = candidate_port()
+            url = f"tcp://127.0.0.1:{self.broker_port}"
+            self._spawn("broker", [self.tansu, "broker", "--storage-engine", "sqlite://tansu.db",
+                                   "--kafka-listener-url", url, "--kafka-advertised-listener-url", url],
+                        cwd=self.work)
+            proc = self.procs["broker"]
+            deadline = time.time() + 30
+            while proc.poll() is None and not listens_on(proc.pid, self.broker_port) \
+                    and time.time() < deadline:
+                time.sleep(0.05)
+            if listens_on(proc.pid, self.broker_port):
+                break
+            self.kill("broker")
+        else:
+            raise SystemExit(f"the broker could not listen on port {self.broker_port}")
         # The header index (scripts/broker.sh index_headers says why): without it, past
         # ~10 000 events per topic a replay from the start got no answer for 30 s (measured:
         # 29 000 user events, "no message for 30s"; 2.1 s with the index).
@@ -100,31 +189,41 @@ class System:
                         os.path.join(self.work, "tansu.db")], check=True, timeout=60)
 
     def create_topics(self):
-        for topic in ["user-events", "user-events.dlq", "order-events", "order-events.dlq"]:
+        for topic in ["user-events", "user-events.dlq", "order-events", "order-events.dlq",
+                      "db-user-events", "db-order-events"]:
             subprocess.run([self.tansu, "topic", "create", topic, "--partitions", "3",
                             "--broker", f"tcp://127.0.0.1:{self.broker_port}"],
                            check=True, capture_output=True, timeout=30)
 
-    def start_store(self):
-        self._spawn("store-manager", [os.path.join(self.bins, "store-manager")], env={
+    def start_store(self, env=None, name="store-manager"):
+        """store-manager on port 0; self.http_port is the port it bound (clients of an
+        earlier run, still on the old port, see their connections refused)."""
+        offset = self._spawn(name, [os.path.join(self.bins, "store-manager")], env=dict({
             "DATABASE_URL": f"sqlite://{self.db_path}?mode=rwc",
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            "STORE_MANAGER_ADDR": f"127.0.0.1:{self.http_port}",
+            "STORE_MANAGER_ADDR": "127.0.0.1:0",
+            # Each restart takes the lease back at once (the default id has the port in
+            # it, and the port changes at each start).
+            "OUTBOX_REPLICA_ID": f"chaos-{name}",
             "OUTBOX_POLL_INTERVAL_MS": "200",
-        }, cwd=self.work)
-        wait_port(self.http_port)
+        }, **(env or {})), cwd=self.work)
+        port = bound_port(self.log_path(name), offset, "store-manager listening", self.procs[name])
+        if name == "store-manager":
+            self.http_port = port
+        return port
 
-    def start_coolriel(self):
-        # The admin port is kept: the load case scrapes coolriel's lag gauges there, read
-        # from the broker every COOLRIEL_LAG_REFRESH_MS.
-        self.admin_port = free_port()
-        self._spawn("coolriel", [os.path.join(self.bins, "coolriel"), "run"], env={
+    def start_coolriel(self, env=None):
+        # The admin port is read from the log: the load case scrapes coolriel's lag gauges
+        # there, read from the broker every COOLRIEL_LAG_REFRESH_MS.
+        offset = self._spawn("coolriel", [os.path.join(self.bins, "coolriel"), "run"], env=dict({
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "OUTPUT_DIR": self.output,
             "TEMPLATES_DIR": os.path.join(ROOT, "templates"),
-            "COOLRIEL_ADMIN_ADDR": f"127.0.0.1:{self.admin_port}",
+            "COOLRIEL_ADMIN_ADDR": "127.0.0.1:0",
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
             "COOLRIEL_LAG_REFRESH_MS": str(int(LAG_REFRESH * 1000)),
-        }, cwd=self.work)
+        }, **(env or {})), cwd=self.work)
+        self.admin_port = bound_port(self.log_path("coolriel"), offset, "admin server listening",
+                                     self.procs["coolriel"])
 
     def kill(self, name):
         proc = self.procs.pop(name, None)
@@ -214,7 +313,11 @@ class System:
                     return response.status, json.loads(raw)
                 return response.status, raw.decode("utf-8", "replace")
         except urllib.error.HTTPError as error:
-            return error.code, None
+            # The error's own body: JSON for every error both services answer.
+            try:
+                return error.code, json.loads(error.read())
+            except ValueError:
+                return error.code, None
         except OSError:
             return None, None
 
@@ -237,10 +340,10 @@ class System:
                 pass
         return samples
 
-    def replay(self):
-        """Every message of user-events, read back with `coolriel replay`."""
+    def replay(self, topic="user-events"):
+        """Every message of `topic`, read back with `coolriel replay`."""
         out = os.path.join(self.work, "replay")
-        subprocess.run([os.path.join(self.bins, "coolriel"), "replay", "--topic", "user-events",
+        subprocess.run([os.path.join(self.bins, "coolriel"), "replay", "--topic", topic,
                         "--output-dir", out],
                        env=dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, RUST_LOG="warn"),
                        check=True, capture_output=True, timeout=300)
@@ -831,7 +934,391 @@ def graceful_shutdown(system, cycles, warm, rate):
     return not problems
 
 
-CASES = ["consumer-crash", "producer-crash", "broker-outage", "load", "graceful-shutdown"]
+def readiness(system, port):
+    """(status, body) of GET /ready on `port`."""
+    return system.call("GET", "/ready", port=port)
+
+
+def restart_lines(text, actor):
+    return [line for line in text.splitlines()
+            if "actor restarted by its supervisor" in line and actor in line]
+
+
+def committed_offsets(system, topic):
+    """{partition: committed offset} from coolriel's gauges."""
+    return {int(dict(labels)["partition"]): int(v)
+            for (name, labels), v in system.metrics(system.admin_port).items()
+            if name == "coolriel_partition_committed_offset" and ("topic", topic) in labels}
+
+
+def disk_full(system, users):
+    """coolriel's output directory on a small tmpfs that fills up mid-drain."""
+    # Mounting takes root: this project's CI and machines run as root; elsewhere (GitHub's
+    # runners) sudo without a password.
+    as_root = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    if as_root and subprocess.run(as_root + ["true"], capture_output=True).returncode != 0:
+        print("  disk-full: mounting a tmpfs needs root or sudo without a password")
+        return False
+    if "coolriel" in system.procs:
+        system.terminate("coolriel")
+    mount = os.path.join(system.work, "tmpfs")
+    os.makedirs(mount, exist_ok=True)
+    # Room for every email (two files of a page or so each) and the history, so that the
+    # disk is full only while the filler file is there.
+    size_mib = max(16, users * 12 // 1024 + 8)
+    subprocess.run(as_root + ["mount", "-t", "tmpfs", "-o", f"size={size_mib}m,mode=1777", "tmpfs", mount],
+                   check=True)
+    output = os.path.join(mount, "output")
+    filler = os.path.join(mount, "filler")
+    problems = []
+    try:
+        saved, system.output = system.output, output
+        system.start_coolriel()
+        created = []
+        lock = threading.Lock()
+
+        def create(n):
+            status, user_id = system.post_user(400_000 + n)
+            if status == 201:
+                with lock:
+                    created.append(user_id)
+        traffic = OpenLoop(max(20, users / 10), create).start()
+        deadline = time.time() + 60
+        while len(emails_present(output, "welcome", created)) < users // 4 and time.time() < deadline:
+            time.sleep(0.05)
+        # Fill the file system mid-drain: every write of coolriel's fails from now on.
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        full_at = len(emails_present(output, "welcome", created))
+        # While full: not ready, naming the directory; the emails stop; what is committed
+        # has its email (checked against the topic below, once traffic is over).
+        not_ready, states = 0, []
+        for _ in range(25):
+            status, body = readiness(system, system.admin_port)
+            states.append(status)
+            if status == 503 and isinstance(body, dict) and \
+                    str(body.get("output_dir", "")).startswith("not writable"):
+                not_ready += 1
+            time.sleep(0.2)
+        traffic.stop()
+        time.sleep(2)
+        stalled = len(emails_present(output, "welcome", created))
+        committed = committed_offsets(system, "user-events")
+        on_disk = emails_present(output, "welcome", created)
+        records = [r for r in system.replay() if r["event_type"] == "UserCreated"]
+        committed_without_email = [r["event"]["id"] for r in records
+                                   if r["event"]["id"] in set(created)
+                                   and r["offset"] < committed.get(r["partition"], -1)
+                                   and r["event"]["id"] not in on_disk]
+        log = system.log_text("coolriel")
+        retried = log.count("output storage refuses writes; retrying")
+        dead = sum(v for (name, _), v in system.metrics(system.admin_port).items()
+                   if name == "coolriel_dead_letters_total")
+        # Space returns.
+        os.remove(filler)
+        deadline = time.time() + 120
+        while emails_present(output, "welcome", created) != set(created) and time.time() < deadline:
+            time.sleep(0.25)
+        emailed = emails_present(output, "welcome", created)
+        _, partial = whole_welcome_emails(output)
+        leftovers = [n for n in os.listdir(output) if n.endswith(".tmp")]
+        deadline = time.time() + 30
+        while readiness(system, system.admin_port)[0] != 200 and time.time() < deadline:
+            time.sleep(0.2)
+        ready_again = readiness(system, system.admin_port)[0] == 200
+        report("disk-full", sent=len(created), emailed_before_full=full_at, emailed_while_full=stalled,
+               not_ready_while_full=f"{not_ready}/{len(states)}", retries_logged=retried,
+               committed_without_email=len(committed_without_email), dead_letters=int(dead),
+               emailed=len(emailed), lost=len(set(created) - emailed), partial_files=len(partial),
+               temp_files=len(leftovers), ready_again=ready_again)
+        if not_ready == 0:
+            problems.append(f"readiness never named the full output directory: {states}")
+        if committed_without_email:
+            problems.append(f"offsets committed for emails not written: {committed_without_email[:10]}")
+        if not retried:
+            problems.append("no retry of the refused writes was logged")
+        if dead:
+            problems.append(f"{dead} messages dead-lettered while the disk was full")
+        if set(created) - emailed or partial or leftovers:
+            problems.append(f"after space returned: {len(set(created) - emailed)} missing, "
+                            f"partial {partial[:5]}, temporary files {leftovers[:5]}")
+        if not ready_again:
+            problems.append("not ready again after space returned")
+        system.terminate("coolriel")
+    finally:
+        system.output = saved
+        if "coolriel" in system.procs:
+            system.kill("coolriel")
+        subprocess.run(as_root + ["umount", mount], check=False)
+    for problem in problems:
+        print(f"  disk-full: {problem}", flush=True)
+    return not problems
+
+
+class PrivateMariaDb:
+    """A mariadbd of the case's own, on a Unix socket in the work directory and no TCP port
+    (never the shared server: its max_connections is what the case uses up)."""
+
+    def __init__(self, work, max_connections):
+        self.dir = os.path.join(work, "mariadb")
+        self.socket = os.path.join(self.dir, "mysqld.sock")
+        os.makedirs(self.dir, exist_ok=True)
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.dir}/data",
+                        "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"],
+                       check=True, capture_output=True)
+        log = open(os.path.join(self.dir, "server.log"), "ab")
+        self.proc = subprocess.Popen(["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.dir}/data",
+                                      f"--socket={self.socket}", "--skip-networking", "--user=root",
+                                      "--skip-log-bin", "--innodb-buffer-pool-size=16M",
+                                      f"--max-connections={max_connections}"],
+                                     stdout=log, stderr=log)
+        deadline = time.time() + 30
+        while self.sql("SELECT 1", check=False).returncode != 0:
+            if time.time() > deadline:
+                raise SystemExit("the private MariaDB did not start")
+            time.sleep(0.1)
+
+    def sql(self, query, user="root", check=True):
+        return subprocess.run(["mariadb", f"-u{user}", "-S", self.socket, "-N", "-e", query],
+                              capture_output=True, text=True, check=check)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def db_connections(system, requests):
+    """Another client uses up the database's max_connections under store-manager."""
+    if not shutil_which("mariadbd"):
+        print("  db-connections: mariadbd is not installed (scripts/test.sh installs MariaDB)")
+        return False
+    db = PrivateMariaDb(system.work, max_connections=40)
+    hogs = []
+    problems = []
+    name = "store-manager-db"
+    try:
+        db.sql("CREATE DATABASE store CHARACTER SET utf8mb4; "
+               "CREATE USER 'store'@'localhost'; GRANT ALL ON store.* TO 'store'@'localhost'; "
+               "CREATE USER 'hog'@'localhost';")
+        port = system.start_store(name=name, env={
+            "DATABASE_URL": f"mysql://store@localhost/store?socket={db.socket}",
+            "USER_EVENTS_TOPIC": "db-user-events", "ORDER_EVENTS_TOPIC": "db-order-events",
+        })
+        ok = []
+
+        def post(n):
+            status, body = system.call("POST", "/users", {"name": f"Db {n}", "email": f"db{n}@example.com"},
+                                       port=port)
+            if status == 201:
+                ok.append(body["user_id"])
+            return status, body
+        for n in range(10):
+            post(n)
+        # The hog takes every connection the server allows, and store-manager's own go
+        # (killed, as a server's wait_timeout or an operator would): it needs new ones,
+        # and none are left. Its pool reconnects as soon as a slot is free, so the hog
+        # takes the freed slots again until store-manager holds none.
+        def fill():
+            batch = [subprocess.Popen(["mariadb", "-uhog", "-S", db.socket, "-e", "SELECT SLEEP(600)"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                     for _ in range(50)]
+            time.sleep(1.5)
+            for hog in batch:
+                if hog.poll() is None:
+                    hogs.append(hog)
+                elif b"Too many connections" not in hog.stderr.read():
+                    problems.append("a hog client failed for another reason than 'Too many connections'")
+        held_by_store = None
+        for _ in range(10):
+            fill()
+            ids = db.sql("SELECT id FROM information_schema.processlist WHERE user='store'").stdout.split()
+            held_by_store = len(ids)
+            if not ids:
+                break
+            for connection in ids:
+                db.sql(f"KILL {connection}", check=False)
+        hogged = len(hogs)
+        if held_by_store:
+            problems.append(f"store-manager kept {held_by_store} connections: the case did not exhaust them")
+        statuses, slow = {}, 0
+        failed_before = len(ok)
+        for n in range(requests):
+            started = time.time()
+            status, body = post(1000 + n)
+            slow += time.time() - started > 10
+            key = status if status != 503 or (isinstance(body, dict) and "error" in body) else "503 without JSON"
+            statuses[key] = statuses.get(key, 0) + 1
+            time.sleep(0.05)
+        accepted_while_exhausted = len(ok) - failed_before
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+        hogs = []
+        recovered_after = None
+        started = time.time()
+        while time.time() - started < 60:
+            if post(5000 + int(time.time() * 1000) % 100000)[0] == 201:
+                recovered_after = round(time.time() - started, 1)
+                break
+            time.sleep(0.2)
+        for n in range(10):
+            post(9000 + n)
+        rows = int(db.sql("SELECT COUNT(*) FROM store.users WHERE id > 5").stdout.strip() or -1)
+        deadline = time.time() + 60
+        while True:
+            published = [r["event"]["id"] for r in system.replay(topic="db-user-events")
+                         if r["event_type"] == "UserCreated"]
+            if set(ok) <= set(published) or time.time() > deadline:
+                break
+            time.sleep(1)
+        report("db-connections", hogged=hogged, answers=statuses,
+               accepted_while_exhausted=accepted_while_exhausted, slow_answers=slow,
+               recovered_after_s=recovered_after, committed=rows, accepted=len(ok),
+               published=len(published), lost=len(set(ok) - set(published)),
+               published_without_201=len(set(published) - set(ok)))
+        if any(k not in (201, 503) for k in statuses):
+            problems.append(f"answers other than 503 JSON while exhausted: {statuses}")
+        if statuses.get(503, 0) == 0:
+            problems.append(f"no request was refused while the connections were used up: {statuses}")
+        if slow:
+            problems.append(f"{slow} answers took over 10 s")
+        if recovered_after is None:
+            problems.append("store-manager did not recover by itself")
+        if set(ok) - set(published) or set(published) - set(ok) or rows != len(ok):
+            problems.append(f"published {len(published)}, committed {rows}, answered 201 {len(ok)}")
+        system.terminate(name)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+        if name in system.procs:
+            system.kill(name)
+        db.stop()
+    for problem in problems:
+        print(f"  db-connections: {problem}", flush=True)
+    return not problems
+
+
+def shutil_which(name):
+    return any(os.access(os.path.join(d, name), os.X_OK)
+               for d in os.environ.get("PATH", "").split(":") + ["/usr/sbin"])
+
+
+def panics(system, seconds, rate):
+    """The injected outbox and partition panics under a steady load."""
+    for name in ("store-manager", "coolriel"):
+        if name in system.procs:
+            system.terminate(name)
+    store_log, coolriel_log = len(system.log_text("store-manager")), \
+        len(system.log_text("coolriel")) if os.path.exists(system.log_path("coolriel")) else 0
+    every_round, every_message = max(5, int(rate * seconds / 8)), max(10, int(rate * seconds * 2 / 8))
+    system.start_store(env={"STORE_MANAGER_FAULT_OUTBOX_PANIC": f"every={every_round},times=3"})
+    system.start_coolriel(env={"COOLRIEL_FAULT_PARTITION_PANIC": f"every={every_message},times=3"})
+    created, lock = [], threading.Lock()
+
+    def create(n):
+        status, user_id = system.post_user(600_000 + n)
+        if status == 201:
+            with lock:
+                created.append(user_id)
+        return status
+    traffic = OpenLoop(rate, create).run_for(seconds)
+    failures = sum(1 for status in traffic.results if status != 201)
+    deadline = time.time() + 60
+    while emails_present(system.output, "welcome", created) != set(created) and time.time() < deadline:
+        time.sleep(0.25)
+    emailed = emails_present(system.output, "welcome", created)
+    deadline = time.time() + 30
+    while True:
+        published = {r["event"]["id"] for r in system.replay() if r["event_type"] == "UserCreated"}
+        if set(created) <= published or time.time() > deadline:
+            break
+        time.sleep(1)
+    outbox_restarts = restart_lines(system.log_text("store-manager")[store_log:], "OutboxActor")
+    partition_restarts = restart_lines(system.log_text("coolriel")[coolriel_log:], "PartitionActor")
+    ready = [readiness(system, system.http_port)[0], readiness(system, system.admin_port)[0]]
+    report("panics", requests=len(traffic.results), non_201=failures, accepted=len(created),
+           published=len(set(created) & published), emailed=len(emailed),
+           lost=len(set(created) - (published & emailed)), outbox_restarts=len(outbox_restarts),
+           partition_restarts=len(partition_restarts), ready_after=ready, rate=rate, seconds=seconds)
+    problems = []
+    if failures:
+        problems.append(f"{failures} requests not answered 201")
+    if set(created) - (published & emailed):
+        problems.append(f"lost: {sorted(set(created) - (published & emailed))[:10]}")
+    if len(outbox_restarts) != 3 or len(partition_restarts) != 3:
+        problems.append(f"expected 3 restarts of each actor: outbox {outbox_restarts}, "
+                        f"partitions {partition_restarts}")
+    if any("cause=injected fault" not in line for line in outbox_restarts + partition_restarts):
+        problems.append("a restart line does not name its cause")
+    if ready != [200, 200]:
+        problems.append(f"not ready after the panics: store-manager, coolriel = {ready}")
+    for name in ("store-manager", "coolriel"):
+        system.terminate(name)
+    system.start_store()
+    system.start_coolriel()
+    for problem in problems:
+        print(f"  panics: {problem}", flush=True)
+    return not problems
+
+
+def broker_gone_at_shutdown(system, bound):
+    """The broker stops, then both services get SIGTERM: each exits within the bound; a
+    restart loses nothing."""
+    for name, start in (("store-manager", system.start_store), ("coolriel", system.start_coolriel)):
+        if name not in system.procs:
+            start()
+    created = []
+    for n in range(20):
+        status, user_id = system.post_user(700_000 + n)
+        if status == 201:
+            created.append(user_id)
+    deadline = time.time() + 30
+    while emails_present(system.output, "welcome", created) != set(created) and time.time() < deadline:
+        time.sleep(0.2)
+    system.kill("broker")
+    # Committed while the broker is away: store-manager cannot publish it before it exits.
+    status, stranded = system.post_user(700_100)
+    if status == 201:
+        created.append(stranded)
+    exits = {}
+    for name in ("store-manager", "coolriel"):
+        exits[name] = system.terminate(name, timeout=bound + 15)
+    system.start_broker()
+    system.start_store()
+    system.start_coolriel()
+    deadline = time.time() + 90
+    while emails_present(system.output, "welcome", created) != set(created) and time.time() < deadline:
+        time.sleep(0.25)
+    emailed = emails_present(system.output, "welcome", created)
+    published = {r["event"]["id"] for r in system.replay() if r["event_type"] == "UserCreated"}
+    text = lambda name: f"{exits[name][0]}@{exits[name][1]:.1f}s"
+    report("broker-gone-at-shutdown", accepted=len(created), store_exit=text("store-manager"),
+           coolriel_exit=text("coolriel"), bound_s=bound,
+           published=len(set(created) & published), emailed=len(emailed),
+           lost=len(set(created) - (published & emailed)))
+    problems = []
+    for name, (code, took) in exits.items():
+        if code is None or took > bound + 1:
+            problems.append(f"{name} exit {code} after {took:.1f} s (bound {bound} s)")
+    if exits["store-manager"][0] == 0 and status == 201:
+        problems.append("store-manager exited 0 with an event it could not publish")
+    if set(created) - (published & emailed):
+        problems.append(f"lost after the restart: {sorted(set(created) - (published & emailed))}")
+    for problem in problems:
+        print(f"  broker-gone-at-shutdown: {problem}", flush=True)
+    return not problems
+
+
+CASES = ["consumer-crash", "producer-crash", "broker-outage", "load", "graceful-shutdown",
+         "disk-full", "db-connections", "panics", "broker-gone-at-shutdown"]
+# The shutdown bound both services are given (their default, 15 s).
+SHUTDOWN_BOUND = 15
 
 
 def main():
@@ -870,6 +1357,14 @@ def main():
         if "graceful-shutdown" in cases:
             results["graceful-shutdown"] = graceful_shutdown(
                 system, 1 if args.quick else 5, 5 if args.quick else 20, args.shutdown_rate)
+        if "disk-full" in cases:
+            results["disk-full"] = disk_full(system, 200 if args.quick else 5_000)
+        if "db-connections" in cases:
+            results["db-connections"] = db_connections(system, 30 if args.quick else 300)
+        if "panics" in cases:
+            results["panics"] = panics(system, 20 if args.quick else 300, 50)
+        if "broker-gone-at-shutdown" in cases:
+            results["broker-gone-at-shutdown"] = broker_gone_at_shutdown(system, SHUTDOWN_BOUND)
     finally:
         system.stop_all()
     failed = [case for case, ok in results.items() if not ok]

@@ -2,7 +2,8 @@
 # Static checks of the deployment files (no Docker engine runs here):
 #  1. docker-compose.yml parses and validates (`docker-compose config`, Debian's package),
 #  2. every setting store-manager and coolriel read is provided to their containers and
-#     listed in .env.example, and every long-running service has a health check,
+#     listed in .env.example (but the test-only fault hooks, which must be in neither),
+#     and every long-running service has a health check,
 #  3. both Dockerfiles are multi-stage, run as a non-root user and have a health check.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -37,12 +38,21 @@ def settings_read(crate):
         names |= set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', source))
     return names
 
+# The test-only fault hooks (`*_FAULT_*`) make the services panic on purpose: they must be
+# read (tests and chaos runs set them) but never provided to a deployment, nor set in
+# .env.example (which names them in a comment).
+def test_only(name):
+    return "_FAULT_" in name
+
 failures = []
 for service in ["store-manager", "coolriel"]:
     provided = set(services[service].get("environment") or {})
     needed = settings_read(service)
-    failures += [f"{service}: reads {n}, not set in docker-compose.yml" for n in sorted(needed - provided)]
-    failures += [f"{service}: reads {n}, not listed in .env.example" for n in sorted(needed - example_keys)]
+    deployed = {n for n in needed if not test_only(n)}
+    failures += [f"{service}: reads {n}, not set in docker-compose.yml" for n in sorted(deployed - provided)]
+    failures += [f"{service}: reads {n}, not listed in .env.example" for n in sorted(deployed - example_keys)]
+    failures += [f"{service}: the test-only {n} is set in docker-compose.yml" for n in sorted(provided) if test_only(n)]
+    failures += [f"{service}: the test-only {n} is set in .env.example" for n in sorted(example_keys) if test_only(n)]
     print(f"[compose] {service} reads {len(needed)} settings: {', '.join(sorted(needed))}")
 
 for name, service in services.items():

@@ -44,13 +44,14 @@ CRATES = {
     "coolriel": ROOT / "coolriel" / "src",
     "db": ROOT / "db" / "src",
     "test_support": ROOT / "test-support" / "src",
+    "supervision": ROOT / "supervision" / "src",
 }
 
 # Top-level directories whose paths are checked. The fixed names keep a directory that was
 # renamed away from silently dropping out of the check; the rest are whatever the
 # repository holds and git does not ignore.
 KNOWN_ROOTS = {".ci", "coolriel", "db", "docs", "scripts", "shared-events",
-               "store-manager", "templates", "test-support"}
+               "store-manager", "supervision", "templates", "test-support"}
 
 
 def git_ignored(name):

@@ -18,6 +18,10 @@
 //! | `COOLRIEL_DRAIN_TIMEOUT_MS`   | `10000`                          | how long a revoke or shutdown waits |
 //! | `COOLRIEL_ADMIN_ADDR`         | `127.0.0.1:5001`                 | admin HTTP server (IP:PORT; 0 = any free port) |
 //! | `COOLRIEL_LAG_REFRESH_MS`     | `5000`                           | period of the broker reads for the lag gauges |
+//! | `COOLRIEL_RESTART_LIMIT`      | `5`                              | actor restarts within the window that stop the process (not ready, exit non-zero) |
+//! | `COOLRIEL_RESTART_WINDOW_MS`  | `60000`                          | the window of the restart limit |
+//! | `COOLRIEL_SHUTDOWN_TIMEOUT_MS`| `15000`                          | the most a shutdown (SIGTERM, SIGINT) may take, whatever the broker does |
+//! | `COOLRIEL_FAULT_PARTITION_PANIC` | unset                         | **test only, never in production**: `every=N[,times=K]` makes a partition actor panic on every N-th message received (chaos runs, tests) |
 //!
 //! Read by [`crate::telemetry`] rather than here: `RUST_LOG` (default `info`) and
 //! `LOG_FORMAT` (`json` for JSON lines, anything else for human-readable text).
@@ -25,6 +29,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+
+use supervision::{FaultPlan, RestartPolicy};
 
 use crate::handlers::SyncBatch;
 
@@ -126,6 +132,15 @@ pub struct Config {
     /// `COOLRIEL_LAG_REFRESH_MS` (at least 100): how often the committed offsets and
     /// watermarks of the owned partitions are read from the broker for the lag gauges.
     pub lag_refresh_interval: Duration,
+    /// `COOLRIEL_RESTART_LIMIT` restarts of any actors within `COOLRIEL_RESTART_WINDOW_MS`
+    /// make the service not ready and stop it with a failure (see [`crate::health`]).
+    pub restart_policy: RestartPolicy,
+    /// `COOLRIEL_SHUTDOWN_TIMEOUT_MS`: the whole shutdown is bounded by this, a dead
+    /// broker included (librdkafka's commit and close can wait for it forever); what
+    /// could not be committed in time is logged and the process exits non-zero.
+    pub shutdown_timeout: Duration,
+    /// `COOLRIEL_FAULT_PARTITION_PANIC` (test only): when partition actors panic on purpose.
+    pub partition_panics: Option<FaultPlan>,
 }
 
 impl Default for Config {
@@ -150,6 +165,9 @@ impl Default for Config {
             sync_batch: SyncBatch::default(),
             admin_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 5001)),
             lag_refresh_interval: Duration::from_secs(5),
+            restart_policy: RestartPolicy::default(),
+            shutdown_timeout: Duration::from_secs(15),
+            partition_panics: None,
         }
     }
 }
@@ -246,6 +264,7 @@ impl Config {
         if let Some(millis) = parse_number(&get, "COOLRIEL_LAG_REFRESH_MS")? {
             config.lag_refresh_interval = Duration::from_millis(millis.max(100));
         }
+        read_supervision_settings(&get, &mut config)?;
         Ok(config)
     }
 
@@ -269,6 +288,42 @@ fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err(invalid(name, value, "expected true or false")),
     }
+}
+
+/// The restart budget, the shutdown bound and the test-only fault hook.
+fn read_supervision_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    config: &mut Config,
+) -> Result<(), ConfigError> {
+    if let Some(limit) = parse_number(get, "COOLRIEL_RESTART_LIMIT")? {
+        if limit == 0 {
+            return Err(invalid("COOLRIEL_RESTART_LIMIT", "0", "at least 1"));
+        }
+        config.restart_policy.limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    }
+    if let Some(millis) = parse_number(get, "COOLRIEL_RESTART_WINDOW_MS")? {
+        config.restart_policy.window = Duration::from_millis(millis.max(1));
+    }
+    if let Some(millis) = parse_number(get, "COOLRIEL_SHUTDOWN_TIMEOUT_MS")? {
+        if millis < 1000 {
+            return Err(invalid(
+                "COOLRIEL_SHUTDOWN_TIMEOUT_MS",
+                &millis.to_string(),
+                "at least 1000",
+            ));
+        }
+        config.shutdown_timeout = Duration::from_millis(millis);
+    }
+    if let Some(value) = get("COOLRIEL_FAULT_PARTITION_PANIC") {
+        let plan = value
+            .parse()
+            .map_err(|error: supervision::FaultPlanError| {
+                invalid("COOLRIEL_FAULT_PARTITION_PANIC", &value, &error.to_string())
+            })?;
+        tracing::warn!(plan = %value, "COOLRIEL_FAULT_PARTITION_PANIC is set: partition actors will panic on purpose (test only)");
+        config.partition_panics = Some(plan);
+    }
+    Ok(())
 }
 
 fn parse_number(
@@ -320,6 +375,39 @@ mod tests {
         assert_eq!(config.admin_addr.to_string(), "127.0.0.1:5001");
         assert_eq!(config.lag_refresh_interval, Duration::from_secs(5));
         assert_eq!(config.fetch_wait_max, Duration::from_millis(25));
+    }
+
+    #[test]
+    fn supervision_settings_are_read_and_checked() {
+        let defaults = from(&[]).expect("defaults");
+        assert_eq!(defaults.restart_policy, RestartPolicy::default());
+        assert_eq!(defaults.shutdown_timeout, Duration::from_secs(15));
+        assert_eq!(defaults.partition_panics, None, "no fault unless asked");
+        let config = from(&[
+            ("COOLRIEL_RESTART_LIMIT", "2"),
+            ("COOLRIEL_RESTART_WINDOW_MS", "5000"),
+            ("COOLRIEL_SHUTDOWN_TIMEOUT_MS", "4000"),
+            ("COOLRIEL_FAULT_PARTITION_PANIC", "every=10,times=1"),
+        ])
+        .expect("valid");
+        assert_eq!(config.restart_policy.limit, 2);
+        assert_eq!(config.restart_policy.window, Duration::from_secs(5));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(4));
+        assert_eq!(
+            config.partition_panics,
+            Some(FaultPlan {
+                every: 10,
+                times: Some(1)
+            })
+        );
+        for (name, bad) in [
+            ("COOLRIEL_RESTART_LIMIT", "0"),
+            ("COOLRIEL_SHUTDOWN_TIMEOUT_MS", "10"),
+            ("COOLRIEL_FAULT_PARTITION_PANIC", "sometimes"),
+        ] {
+            let error = from(&[(name, bad)]).expect_err(bad);
+            assert!(error.to_string().contains(name), "{error}");
+        }
     }
 
     #[test]

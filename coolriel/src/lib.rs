@@ -28,6 +28,12 @@
 //!   group when a broken rebalance left this member idle while partitions go unread).
 //! - [`offsets`]: [`OffsetTracker`], which says what may be committed while several
 //!   messages of a partition are in flight.
+//! - [`health`]: what readiness knows beyond the broker (the restart budget, partitions
+//!   recovering from a restart of their actor, the watchdog's verdict). Every actor runs
+//!   under `actix::Supervisor` and turns its panics into restarts (see
+//!   [`kafka::partition`] and [`handlers`]); too many restarts within a window stop the
+//!   service with a failure, and [`CoolrielHandle::shutdown`] is bounded in time
+//!   (`COOLRIEL_SHUTDOWN_TIMEOUT_MS`) whatever the broker does.
 //! - [`registry`]: [`Registry`], which maps event types to the actors that handle them,
 //!   and the typed [`Deliver`] message they receive.
 //! - [`handlers`]: [`EventHandler`] and the supervised [`HandlerActor`] that runs one
@@ -44,7 +50,9 @@
 //!   the gallery or another user can read them.
 //! - [`admin`]: the admin HTTP server on `COOLRIEL_ADMIN_ADDR` (default
 //!   `127.0.0.1:5001`), started and stopped with the service: `GET /health-check`
-//!   (liveness), `GET /ready` (200 when the broker answers, else 503), `GET /metrics`,
+//!   (liveness), `GET /ready` (200 when the service can work, else 503 with every
+//!   reason: the broker, the output directory, the handler actors, the assignment, the
+//!   partitions recovering from a panic, the restart budget), `GET /metrics`,
 //!   and the email gallery: `GET /` shows the emails, newest first, as cards (each email
 //!   rendered in a sandboxed frame, its kind, user type and recipient, and the event it
 //!   was written for: type, topic, partition, offset, time, from the tail of
@@ -84,6 +92,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod handlers;
+pub mod health;
 pub mod kafka;
 pub mod metrics;
 pub mod offsets;
@@ -107,5 +116,5 @@ pub use metrics::Metrics;
 pub use offsets::OffsetTracker;
 pub use registry::{Deliver, EventContext, Registry, Routable};
 pub use replay::{ReplayError, ReplayOptions, ReplaySummary, replay};
-pub use service::{Coolriel, CoolrielHandle, ServiceError, StartError};
+pub use service::{Coolriel, CoolrielHandle, ServiceError, ShutdownProgress, StartError};
 pub use templates::{EmailKind, Templates};

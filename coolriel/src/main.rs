@@ -57,7 +57,9 @@ fn run_command() -> anyhow::Result<()> {
     }
 }
 
-/// Run until SIGINT or SIGTERM, then drain, commit and exit 0.
+/// Run until SIGINT or SIGTERM, then drain, commit and exit: 0 when everything in flight
+/// was finished and committed within `COOLRIEL_SHUTDOWN_TIMEOUT_MS`, non-zero otherwise.
+/// Also stops, with a failure, when the actors use up the restart budget.
 fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         output_dir = %config.output_dir.display(),
@@ -73,21 +75,19 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the signal runtime")?;
     runtime.block_on(async move {
-        let signal = wait_for_signal()
-            .await
-            .context("cannot listen for signals")?;
-        tracing::info!(signal, "signal received; shutting down");
-        handle.shutdown().await.context("shutdown failed")
-    })
-}
-
-async fn wait_for_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
+        let budget_exhausted = tokio::select! {
+            signal = supervision::wait_for_signal() => {
+                let signal = signal.context("cannot listen for signals")?;
+                tracing::info!(signal, "signal received; shutting down");
+                false
+            }
+            () = handle.failed() => true,
+        };
+        handle.shutdown().await.context("shutdown failed")?;
+        if budget_exhausted {
+            anyhow::bail!("stopped: the restart budget is exhausted (actors kept panicking)");
+        }
+        Ok(())
     })
 }
 

@@ -101,6 +101,9 @@ pub struct Metrics {
     partitions: Mutex<BTreeMap<PartitionLabels, PartitionOffsets>>,
     /// The same counts as `events`, readable by the gallery (a family cannot be listed).
     event_counts: Mutex<BTreeMap<String, u64>>,
+    /// Every restart of any actor, in all: what the restart budget watches
+    /// ([`Metrics::restart_events`]).
+    restarts_total: tokio::sync::watch::Sender<u64>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -141,7 +144,7 @@ impl Default for Metrics {
         let restarts = Family::<ActorLabels, Counter>::default();
         registry.register(
             "actor_restarts",
-            "Handler actors restarted by their supervisor after a panic",
+            "Actors (handlers, partition actors) restarted by their supervisor after a panic",
             restarts.clone(),
         );
         let assigned_partitions = Gauge::default();
@@ -188,6 +191,7 @@ impl Default for Metrics {
             lag,
             partitions: Mutex::new(BTreeMap::new()),
             event_counts: Mutex::new(BTreeMap::new()),
+            restarts_total: tokio::sync::watch::Sender::new(0),
         }
     }
 }
@@ -233,8 +237,15 @@ impl Metrics {
         self.retries.get_or_create(&ActorLabels { actor }).inc();
     }
 
+    /// `actor` was restarted by its supervisor: counted, and told to the restart budget.
     pub fn restarted(&self, actor: &'static str) {
         self.restarts.get_or_create(&ActorLabels { actor }).inc();
+        self.restarts_total.send_modify(|total| *total += 1);
+    }
+
+    /// The number of restarts so far, of every actor; changes at each restart.
+    pub fn restart_events(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.restarts_total.subscribe()
     }
 
     /// The assignment watchdog rejoined the group.

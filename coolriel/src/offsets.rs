@@ -27,6 +27,26 @@ impl OffsetTracker {
         Self::default()
     }
 
+    /// A tracker for a partition that resumes at `position` after its actor restarted:
+    /// everything below it is done and stored, so no position at or below it is handed
+    /// out again, whatever arrives (a message fetched before the restart's seek, say).
+    pub fn resuming_at(position: i64) -> Self {
+        OffsetTracker {
+            reported: Some(position),
+            ..Self::default()
+        }
+    }
+
+    /// The first offset seen (the position the partition resumed from), if any.
+    pub fn first(&self) -> Option<i64> {
+        self.first
+    }
+
+    /// The highest offset seen, if any.
+    pub fn highest(&self) -> Option<i64> {
+        self.highest
+    }
+
     /// A message was received.
     pub fn begin(&mut self, offset: i64) {
         self.in_flight.insert(offset);
@@ -155,6 +175,26 @@ mod tests {
         assert!(!tracker.complete(2));
         assert!(tracker.complete(1));
         assert!(!tracker.complete(1), "completing twice is a no-op");
+    }
+
+    #[test]
+    fn a_resumed_tracker_never_hands_out_its_resume_position_or_below() {
+        let mut tracker = OffsetTracker::resuming_at(10);
+        // A stale message from before the restart's seek, then the ones after it.
+        tracker.begin(7);
+        tracker.complete(7);
+        assert_eq!(
+            tracker.take_committable(),
+            None,
+            "8 is below the resume point"
+        );
+        tracker.begin(10);
+        tracker.begin(11);
+        tracker.complete(11);
+        assert_eq!(tracker.take_committable(), None, "10 is not done");
+        tracker.complete(10);
+        assert_eq!(tracker.take_committable(), Some(12));
+        assert_eq!(tracker.highest(), Some(11));
     }
 
     #[test]

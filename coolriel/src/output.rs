@@ -48,6 +48,9 @@ pub const FILE_MODE: u32 = 0o644;
 
 /// Prefix and suffix of the temporary files, so start-up can sweep the ones a crash left.
 const TEMP_PREFIX: &str = ".coolriel-";
+/// [`TEMP_PREFIX`], for other temporary files that the start-up sweep must remove too
+/// (readiness's probe of the output directory).
+pub const TEMP_FILE_PREFIX: &str = TEMP_PREFIX;
 const TEMP_SUFFIX: &str = ".tmp";
 
 /// A write that failed, with the file it was for.

@@ -123,11 +123,16 @@ pub type DeliveryFuture = BoxFuture<'static, Result<Result<(), HandlerError>, Ma
 type DeliverFn =
     dyn Fn(&EventEnvelope, &Arc<EventContext>, Duration) -> Option<DeliveryFuture> + Send + Sync;
 
+/// Whether an actor is running: its mailbox is open (it is alive, or being restarted by
+/// its supervisor). Holds the actor weakly, so asking never keeps an actor alive.
+pub type LivenessFn = dyn Fn() -> bool + Send + Sync;
+
 /// One actor registered for one event type.
 #[derive(Clone)]
 pub struct Route {
     actor: &'static str,
     deliver: Arc<DeliverFn>,
+    running: Arc<LivenessFn>,
 }
 
 impl std::fmt::Debug for Route {
@@ -140,6 +145,11 @@ impl Route {
     /// The actor's name, for logs and dead-letter reasons.
     pub fn actor(&self) -> &'static str {
         self.actor
+    }
+
+    /// Whether the actor is running (see [`LivenessFn`]).
+    pub fn is_running(&self) -> bool {
+        (self.running)()
     }
 
     /// Send the event to the actor; the future answers within `timeout`. `None` when the
@@ -205,6 +215,14 @@ impl Registry {
             return self;
         }
         let turn = AtomicUsize::new(0);
+        let watched: Vec<_> = workers.iter().map(Recipient::downgrade).collect();
+        let running: Arc<LivenessFn> = Arc::new(move || {
+            watched.iter().all(|worker| {
+                worker
+                    .upgrade()
+                    .is_some_and(|recipient| recipient.connected())
+            })
+        });
         let deliver: Arc<DeliverFn> = Arc::new(move |envelope, context, timeout| {
             let event = T::extract(envelope)?;
             let worker = &workers[turn.fetch_add(1, Ordering::Relaxed) % workers.len()];
@@ -220,6 +238,7 @@ impl Registry {
             self.routes.entry(event_type).or_default().push(Route {
                 actor,
                 deliver: Arc::clone(&deliver),
+                running: Arc::clone(&running),
             });
         }
         self
@@ -233,6 +252,41 @@ impl Registry {
     /// The names of the actors an event type goes to.
     pub fn actors_for(&self, event_type: EventType) -> Vec<&'static str> {
         self.routes(event_type).iter().map(Route::actor).collect()
+    }
+
+    /// Every registered actor once, with the way to tell whether it is running
+    /// (readiness asks; the probes hold the actors weakly).
+    pub fn liveness(&self) -> Vec<ActorLiveness> {
+        let mut seen = BTreeMap::new();
+        for route in self.routes.values().flatten() {
+            seen.entry(route.actor)
+                .or_insert_with(|| Arc::clone(&route.running));
+        }
+        seen.into_iter()
+            .map(|(actor, running)| ActorLiveness { actor, running })
+            .collect()
+    }
+}
+
+/// One registered actor and its liveness probe (see [`Registry::liveness`]).
+#[derive(Clone)]
+pub struct ActorLiveness {
+    pub actor: &'static str,
+    running: Arc<LivenessFn>,
+}
+
+impl ActorLiveness {
+    pub fn is_running(&self) -> bool {
+        (self.running)()
+    }
+}
+
+impl std::fmt::Debug for ActorLiveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorLiveness")
+            .field("actor", &self.actor)
+            .field("running", &self.is_running())
+            .finish()
     }
 }
 

@@ -23,17 +23,30 @@
 //! [`CoolrielHandle::shutdown`] stops the admin server, stops fetching, lets every
 //! partition actor finish what it has in flight, commits the offsets, leaves the group (so
 //! the other members take the partitions over at once) and stops the actors.
+//!
+//! # A bounded shutdown
+//! The whole shutdown takes at most `COOLRIEL_SHUTDOWN_TIMEOUT_MS` (15 s), whatever the
+//! broker does: librdkafka's synchronous commit and its consumer close wait for the
+//! broker with no end of their own. The drain gets what the bound leaves after a reserve
+//! for the commit and the close; the consumer thread records how far it got
+//! ([`ShutdownProgress`]); and when the bound passes, the handle stops waiting, logs what
+//! was stored and whether it was committed, and returns. It answers `Ok` when every
+//! message in flight was finished and its offset committed (a close still waiting for a
+//! dead broker to acknowledge the leave is then only logged), and an error otherwise, so
+//! that `coolriel run` exits non-zero: what was not committed is handled again after the
+//! restart (at least once).
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Addr, Arbiter, Recipient, Supervisor};
 use rdkafka::consumer::Consumer as _;
 use rdkafka::error::KafkaError;
 use shared_events::{EventEnvelope, OrderCreated, OrderPaid, UserCreated, UserDeleted, topics};
+use supervision::FaultHook;
 use tokio::sync::oneshot;
 
 use crate::admin::{AdminServer, AdminState};
@@ -43,10 +56,11 @@ use crate::handlers::email::{
 };
 use crate::handlers::history::HistoryActor;
 use crate::handlers::{EventHandler, HandlerActor, SyncBatch};
+use crate::health::{self, ServiceHealth};
 use crate::kafka::context::{self, CoolrielContext, PartitionMap};
 use crate::kafka::dead_letter::DeadLetters;
 use crate::kafka::monitor::Monitor;
-use crate::kafka::partition::PartitionDeps;
+use crate::kafka::partition::{DrainReport, PartitionDeps};
 use crate::kafka::{LiveConsumer, admin, consumer_config, watchdog};
 use crate::metrics::Metrics;
 use crate::output::{OutputDir, remove_stale_temp_files};
@@ -56,6 +70,8 @@ use crate::wait_group::WaitGroup;
 
 /// How long the shutdown waits for actors and partition queues to be released.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+/// What the drain leaves of the shutdown bound for the commit and the close.
+const COMMIT_AND_CLOSE_RESERVE: Duration = Duration::from_secs(3);
 
 /// Why the service did not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +117,46 @@ pub enum StartError {
 pub enum ServiceError {
     #[error("the {0} thread panicked")]
     Panicked(&'static str),
+    /// Stopped, but not everything in flight was finished and committed; what was not is
+    /// handled again after a restart.
+    #[error("{unfinished} messages left unfinished at the drain; final commit {commit}")]
+    Unfinished {
+        unfinished: usize,
+        commit: &'static str,
+    },
+    /// The shutdown bound passed first (see the module documentation).
+    #[error("the shutdown did not finish within {bound:?} (stuck while {stage})")]
+    TimedOut { bound: Duration, stage: String },
+}
+
+/// How far the shutdown got: written by the consumer thread, read when the bound passes.
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownProgress {
+    /// What the shutdown is doing now, for the log line of a shutdown that ran out of time.
+    pub stage: String,
+    /// The drained partitions: where each stored its last offset.
+    pub drained: Vec<DrainReport>,
+    /// Messages given up at the drain timeout.
+    pub unfinished: usize,
+    /// The final commit: `None` while it has not answered.
+    pub committed: Option<bool>,
+}
+
+impl ShutdownProgress {
+    /// Every message finished and its offset committed (the close may still be waiting).
+    fn finished(&self) -> bool {
+        self.unfinished == 0 && self.committed == Some(true)
+    }
+}
+
+/// Shared between the consumer thread and the handle.
+type Progress = Arc<Mutex<ShutdownProgress>>;
+
+fn progress_of(progress: &Progress) -> std::sync::MutexGuard<'_, ShutdownProgress> {
+    // Plain data: a panic while it was held leaves it readable.
+    progress
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Extra routes for a service being started: runs on the actix system thread, after the
@@ -147,11 +203,18 @@ impl Coolriel {
             monitor: Arc::new(monitor),
             metrics: Arc::new(Metrics::default()),
         };
+        let supervised = Supervised {
+            health: Arc::new(ServiceHealth::new(config.restart_policy)),
+            partition_faults: Arc::new(FaultHook::with_plan(config.partition_panics)),
+            progress: Progress::default(),
+        };
+        let shutdown_timeout = config.shutdown_timeout;
 
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
         let extra: ExtraRoutes = Box::new(extra_routes);
+        let shared = supervised.clone();
         let thread = std::thread::Builder::new()
             .name("coolriel".into())
             .spawn(move || {
@@ -161,6 +224,7 @@ impl Coolriel {
                     templates,
                     extra,
                     admin,
+                    shared,
                     ready_tx,
                     shutdown_rx,
                 ));
@@ -187,8 +251,19 @@ impl Coolriel {
             thread: Some(thread),
             partitions,
             admin_addr,
+            supervised,
+            shutdown_timeout,
         })
     }
+}
+
+/// The supervision state the service, its handle and its admin server share.
+#[derive(Debug, Clone)]
+struct Supervised {
+    health: Arc<ServiceHealth>,
+    /// Test-only (see [`PartitionDeps::faults`]).
+    partition_faults: Arc<FaultHook>,
+    progress: Progress,
 }
 
 /// What the admin server is made of, prepared before the system thread starts.
@@ -219,8 +294,8 @@ fn prepare_output_dir(config: &Config) -> Result<(), StartError> {
 /// A running service.
 #[derive(Debug)]
 pub struct CoolrielHandle {
-    /// Dropping it (or sending) asks the service to stop.
-    shutdown: Option<oneshot::Sender<()>>,
+    /// Dropping it (or sending the deadline) asks the service to stop.
+    shutdown: Option<oneshot::Sender<Instant>>,
     /// Answered when the service has stopped.
     done: Option<oneshot::Receiver<Result<(), ServiceError>>>,
     /// The actix system thread, joined on shutdown.
@@ -229,6 +304,10 @@ pub struct CoolrielHandle {
     partitions: PartitionMap,
     /// Where the admin server listens.
     admin_addr: SocketAddr,
+    /// The restart budget, the fault hook, the shutdown's progress.
+    supervised: Supervised,
+    /// `COOLRIEL_SHUTDOWN_TIMEOUT_MS`.
+    shutdown_timeout: Duration,
 }
 
 impl CoolrielHandle {
@@ -242,15 +321,40 @@ impl CoolrielHandle {
         context::lock(&self.partitions).keys().cloned().collect()
     }
 
-    /// Stop fetching, finish in-flight messages, commit, leave the group, stop.
+    /// Resolves when the service must stop with a failure: its actors used up the restart
+    /// budget (`coolriel run` then shuts down and exits non-zero).
+    pub async fn failed(&self) {
+        self.supervised.health.budget().exhausted().await;
+    }
+
+    /// Whether the restart budget is used up (see [`CoolrielHandle::failed`]).
+    pub fn restart_budget_exhausted(&self) -> bool {
+        self.supervised.health.budget().is_exhausted()
+    }
+
+    /// Test-only: the partition actors' fault hook; [`FaultHook::arm`] makes the next
+    /// messages received panic their partition actor.
+    pub fn partition_faults(&self) -> &FaultHook {
+        &self.supervised.partition_faults
+    }
+
+    /// Stop fetching, finish in-flight messages, commit, leave the group, stop; within
+    /// `COOLRIEL_SHUTDOWN_TIMEOUT_MS` (see the module documentation).
     pub async fn shutdown(mut self) -> Result<(), ServiceError> {
+        let bound = self.shutdown_timeout;
+        let deadline = Instant::now() + bound;
         if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
+            let _ = shutdown.send(deadline);
         }
         let outcome = match self.done.take() {
-            Some(done) => done
-                .await
-                .unwrap_or(Err(ServiceError::Panicked("coolriel"))),
+            Some(done) => {
+                match tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), done).await
+                {
+                    Ok(outcome) => outcome.unwrap_or(Err(ServiceError::Panicked("coolriel"))),
+                    // The threads are left behind: the process is about to exit.
+                    Err(_) => return self.ran_out_of_time(bound),
+                }
+            }
             None => Ok(()),
         };
         if let Some(thread) = self.thread.take() {
@@ -262,10 +366,44 @@ impl CoolrielHandle {
         outcome
     }
 
-    /// [`CoolrielHandle::shutdown`] for callers without an async runtime.
+    /// The bound passed before the shutdown finished: say what was and was not committed.
+    fn ran_out_of_time(&self, bound: Duration) -> Result<(), ServiceError> {
+        let progress = progress_of(&self.supervised.progress).clone();
+        let stored: Vec<String> = progress
+            .drained
+            .iter()
+            .map(|report| match report.position {
+                Some(offset) => format!("{}/{}@{offset}", report.topic, report.partition),
+                None => format!("{}/{}@-", report.topic, report.partition),
+            })
+            .collect();
+        if progress.finished() {
+            tracing::warn!(
+                bound_ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX),
+                stage = %progress.stage,
+                committed = ?stored,
+                "shutdown bound reached while closing the consumer; every offset was committed, leaving without the close"
+            );
+            return Ok(());
+        }
+        tracing::error!(
+            bound_ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX),
+            stage = %progress.stage,
+            stored = ?stored,
+            committed = ?progress.committed,
+            unfinished = progress.unfinished,
+            "shutdown bound reached; what was not committed is handled again after a restart"
+        );
+        Err(ServiceError::TimedOut {
+            bound,
+            stage: progress.stage,
+        })
+    }
+
+    /// [`CoolrielHandle::shutdown`] for callers without an async runtime (not bounded).
     pub fn shutdown_blocking(mut self) -> Result<(), ServiceError> {
         if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
+            let _ = shutdown.send(Instant::now() + self.shutdown_timeout);
         }
         self.done.take();
         match self.thread.take() {
@@ -281,7 +419,7 @@ impl Drop for CoolrielHandle {
     fn drop(&mut self) {
         // A handle dropped without `shutdown` still stops the service, without waiting.
         if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
+            let _ = shutdown.send(Instant::now() + self.shutdown_timeout);
         }
     }
 }
@@ -292,8 +430,9 @@ async fn serve(
     templates: Arc<Templates>,
     extra_routes: ExtraRoutes,
     admin: AdminParts,
+    supervised: Supervised,
     ready: std::sync::mpsc::Sender<Result<PartitionMap, StartError>>,
-    shutdown: oneshot::Receiver<()>,
+    shutdown: oneshot::Receiver<Instant>,
 ) -> Result<(), ServiceError> {
     let actors = WaitGroup::new();
     let metrics = admin.metrics;
@@ -342,6 +481,11 @@ async fn serve(
         .route_pool::<OrderPaid>(PaymentReceiptEmails::NAME, recipients(receipt))
         .route::<EventEnvelope>(HistoryActor::NAME, history.recipient());
     extra_routes(&mut registry);
+    let handlers: Arc<[_]> = registry.liveness().into();
+    actix::spawn(health::watch_restarts(
+        Arc::clone(&metrics),
+        Arc::clone(&supervised.health),
+    ));
 
     let partitions = PartitionMap::default();
     let admin_addr = admin.listener.local_addr().ok();
@@ -353,6 +497,8 @@ async fn serve(
             partitions: Arc::clone(&partitions),
             output_dir: config.output_dir.clone(),
             templates,
+            health: Arc::clone(&supervised.health),
+            handlers,
         },
         config.lag_refresh_interval,
     )
@@ -362,7 +508,15 @@ async fn serve(
     });
     let started = match admin_server {
         Ok(admin_server) => {
-            match start_consumer(&config, registry, Arc::clone(&partitions), metrics).await {
+            match start_consumer(
+                &config,
+                registry,
+                Arc::clone(&partitions),
+                metrics,
+                &supervised,
+            )
+            .await
+            {
                 Ok(consumer) => Ok((admin_server, consumer)),
                 Err(error) => {
                     admin_server.stop().await;
@@ -385,15 +539,33 @@ async fn serve(
 
     let mut outcome = Ok(());
     if let Some((admin_server, consumer)) = running {
-        // An error means the handle was dropped: stop as well.
-        let _ = shutdown.await;
-        tracing::info!("shutting down");
+        // An error means the handle was dropped: stop as well, within the usual bound.
+        let deadline = shutdown
+            .await
+            .unwrap_or_else(|_| Instant::now() + config.shutdown_timeout);
+        tracing::info!(
+            bound_ms = u64::try_from(config.shutdown_timeout.as_millis()).unwrap_or(u64::MAX),
+            "shutting down"
+        );
+        progress_of(&supervised.progress).stage = "stopping the admin server".to_owned();
         admin_server.stop().await;
-        let _ = consumer.stop.send(());
+        let _ = consumer.stop.send(deadline);
         let _ = consumer.done.await;
         if consumer.thread.join().is_err() {
             outcome = Err(ServiceError::Panicked("coolriel-consumer"));
         }
+        let progress = progress_of(&supervised.progress).clone();
+        if outcome.is_ok() && !progress.finished() {
+            outcome = Err(ServiceError::Unfinished {
+                unfinished: progress.unfinished,
+                commit: match progress.committed {
+                    Some(true) => "done",
+                    Some(false) => "failed",
+                    None => "not attempted",
+                },
+            });
+        }
+        progress_of(&supervised.progress).stage = "stopping the handler actors".to_owned();
     }
     // The registry went with the consumer: the handler actors' mailboxes are closing.
     if !actors.wait(RELEASE_TIMEOUT).await {
@@ -446,8 +618,8 @@ fn recipients<H: EventHandler>(
 
 /// The consumer thread, seen from the system thread.
 struct ConsumerThread {
-    /// Ends the poll loop and starts the drain.
-    stop: oneshot::Sender<()>,
+    /// Ends the poll loop and starts the drain, to be done by the deadline sent.
+    stop: oneshot::Sender<Instant>,
     /// Answered once the consumer is closed.
     done: oneshot::Receiver<()>,
     thread: JoinHandle<()>,
@@ -458,6 +630,7 @@ async fn start_consumer(
     registry: Registry,
     partitions: PartitionMap,
     metrics: Arc<Metrics>,
+    supervised: &Supervised,
 ) -> Result<ConsumerThread, StartError> {
     let dead_letters = DeadLetters::new(config).map_err(|source| StartError::Kafka {
         client: "dead-letter producer",
@@ -471,7 +644,10 @@ async fn start_consumer(
         handler_timeout: config.handler_timeout,
         max_in_flight: config.max_in_flight.max(1),
         metrics,
+        health: Arc::clone(&supervised.health),
+        faults: Arc::clone(&supervised.partition_faults),
     });
+    let progress = Arc::clone(&supervised.progress);
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
@@ -482,7 +658,9 @@ async fn start_consumer(
         std::thread::Builder::new()
             .name("coolriel-consumer".into())
             .spawn(move || {
-                consume(config, deps, partitions, arbiter, ready_tx, stop_rx);
+                consume(
+                    config, deps, partitions, arbiter, progress, ready_tx, stop_rx,
+                );
                 let _ = done_tx.send(());
             })
             .map_err(|source| StartError::Thread {
@@ -530,8 +708,9 @@ fn consume(
     deps: Arc<PartitionDeps>,
     partitions: PartitionMap,
     arbiter: actix::ArbiterHandle,
+    progress: Progress,
     ready: oneshot::Sender<Result<(), StartError>>,
-    stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<Instant>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -553,6 +732,7 @@ fn consume(
             return;
         };
         let metrics = Arc::clone(&deps.metrics);
+        let health = Arc::clone(&deps.health);
         let context = CoolrielContext::new(partitions, arbiter, deps, config.drain_timeout, token);
         let consumer: LiveConsumer = match consumer_config(&config).create_with_context(context) {
             Ok(consumer) => consumer,
@@ -587,13 +767,14 @@ fn consume(
             config.topics.clone(),
             config.session_timeout,
             metrics,
+            health,
         );
 
         let mut stop = stop;
-        loop {
+        let deadline = loop {
             tokio::select! {
                 biased;
-                _ = &mut stop => break,
+                deadline = &mut stop => break deadline.unwrap_or_else(|_| Instant::now() + config.shutdown_timeout),
                 received = consumer.recv() => match received {
                     Ok(message) => consumer.context().adopt(message.detach()),
                     Err(error) => {
@@ -603,12 +784,20 @@ fn consume(
                     }
                 },
             }
-        }
+        };
 
         tracing::info!(actor = "Consumer", "stopping: draining partitions");
+        let stage = |name: &str| progress_of(&progress).stage = name.to_owned();
+        stage("draining partitions");
         // Before anything else: a rejoin now would fight the drain.
         watchdog.stop().await;
-        let reports = consumer.context().close();
+        // The drain may take what the bound leaves after the commit's and close's share.
+        let drain_timeout = config.drain_timeout.min(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(COMMIT_AND_CLOSE_RESERVE),
+        );
+        let reports = consumer.context().close(drain_timeout);
         for report in &reports {
             tracing::debug!(
                 actor = "Consumer",
@@ -618,10 +807,20 @@ fn consume(
                 "partition released"
             );
         }
-        context::commit(consumer.as_ref());
-        if !feeds.wait(RELEASE_TIMEOUT).await {
+        {
+            let mut progress = progress_of(&progress);
+            progress.unfinished = reports.iter().map(|report| report.unfinished).sum();
+            progress.drained = reports;
+        }
+        stage("committing offsets (waiting for the broker)");
+        let committed = context::commit(consumer.as_ref());
+        progress_of(&progress).committed = Some(committed);
+        stage("releasing the partition queues");
+        let release = RELEASE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
+        if !feeds.wait(release).await {
             tracing::warn!(actor = "Consumer", "partition queues not released in time");
         }
+        stage("closing the consumer (leaving the group)");
         // The last reference: closing leaves the group, so the other members take the
         // partitions over now rather than after the session timeout.
         match Arc::try_unwrap(consumer) {

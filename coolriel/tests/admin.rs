@@ -1,6 +1,7 @@
 //! The admin HTTP server of a service running against the real broker: health,
-//! readiness, metrics after real events (counts, committed offsets, lag), the email
-//! gallery and the files it refuses to serve.
+//! readiness (and each reason it gives: broker, output directory, a handler actor down, a
+//! partition recovering from a panic), metrics after real events (counts, committed
+//! offsets, lag), the email gallery and the files it refuses to serve.
 
 mod common;
 
@@ -8,7 +9,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use common::*;
-use coolriel::{Config, Coolriel};
+use coolriel::{Config, Coolriel, EventContext, EventHandler, HandlerActor, HandlerError};
+use shared_events::{EventEnvelope, UserCreated};
 
 const PARTITIONS: i32 = 3;
 
@@ -322,9 +324,14 @@ async fn readiness_is_503_while_the_broker_cannot_be_reached() {
     assert_eq!(get(admin, "/health-check").status, 200);
     let ready = get(admin, "/ready");
     assert_eq!(ready.status, 503, "{ready:?}");
+    let body = ready.json();
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["broker"], "down");
+    assert_eq!(body["partitions"], 0);
     assert_eq!(
-        ready.json(),
-        serde_json::json!({ "ready": false, "broker": "down", "partitions": 0 })
+        body["reasons"],
+        serde_json::json!(["the broker does not answer"]),
+        "the broker is the only reason: {body}"
     );
     let metrics = get(admin, "/metrics");
     assert_eq!(metrics.status, 200);
@@ -349,4 +356,167 @@ async fn a_taken_admin_port_fails_the_start() {
     };
     let error = Coolriel::start(config).expect_err("the port is taken");
     assert!(error.to_string().contains("COOLRIEL_ADMIN_ADDR"), "{error}");
+}
+
+/// A handler that panics on a user named "boom" and sleeps `delay` on every event.
+struct Probe {
+    delay: Duration,
+}
+
+impl EventHandler for Probe {
+    type Event = UserCreated;
+    const NAME: &'static str = "ProbeActor";
+
+    fn handle(&mut self, event: &UserCreated, _: &EventContext) -> Result<(), HandlerError> {
+        assert!(event.name != "boom", "injected handler panic");
+        std::thread::sleep(self.delay);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_names_an_unwritable_output_directory_and_a_handler_that_is_down() {
+    init_logs();
+    let topic = unique("ready-reasons");
+    let group = unique("coolriel");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("output");
+    create_topic(&topic, 1).await;
+    // Started without a supervisor: its panic stops it for good.
+    let service = Coolriel::start_with(config(&topic, &group, &output), |registry| {
+        let actor = actix::Actor::start(HandlerActor::new(Probe {
+            delay: Duration::ZERO,
+        }));
+        registry.route::<UserCreated>(Probe::NAME, actor.recipient());
+    })
+    .expect("start");
+    let admin = service.admin_addr();
+    let ready = get(admin, "/ready");
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.json()["output_dir"], "writable");
+
+    // A file where the output directory was: nothing can be written there, root or not.
+    let moved = dir.path().join("moved");
+    std::fs::rename(&output, &moved).expect("move the directory away");
+    std::fs::write(&output, b"not a directory").expect("file");
+    let ready = get(admin, "/ready");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    let body = ready.json();
+    assert!(
+        body["output_dir"]
+            .as_str()
+            .is_some_and(|state| state.starts_with("not writable")),
+        "{body}"
+    );
+    assert_eq!(body["reasons"].as_array().map(Vec::len), Some(1), "{body}");
+    std::fs::remove_file(&output).expect("remove the file");
+    std::fs::rename(&moved, &output).expect("put the directory back");
+    assert_eq!(get(admin, "/ready").status, 200);
+
+    let producer = producer();
+    let boom = EventEnvelope::new(shared_events::Event::UserCreated(UserCreated {
+        id: 1,
+        name: "boom".into(),
+        email: "boom@example.com".into(),
+        user_type: shared_events::UserType::Client,
+    }));
+    publish(&producer, &topic, Some(0), &boom, None).await;
+    let mut body = serde_json::Value::Null;
+    eventually("readiness naming the stopped handler", TIMEOUT, || {
+        let ready = get(admin, "/ready");
+        body = ready.json();
+        ready.status == 503 && body["handlers"]["down"] == serde_json::json!(["ProbeActor"])
+    })
+    .await;
+    assert_eq!(
+        body["reasons"],
+        serde_json::json!(["handler actor ProbeActor is not running"]),
+        "{body}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), service.shutdown())
+        .await
+        .expect("shutdown in time")
+        .ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_recovering_from_a_panic_is_not_ready_until_it_caught_up() {
+    init_logs();
+    let topic = unique("recovering");
+    let group = unique("coolriel");
+    let dir = tempfile::tempdir().expect("temp dir");
+    create_topic(&topic, 1).await;
+    // A slow handler on an arbiter of its own keeps many messages of the partition in
+    // flight, so the recovery after the panic takes long enough to be seen.
+    let service = Coolriel::start_with(config(&topic, &group, dir.path()), |registry| {
+        let arbiter = actix::Arbiter::new();
+        let metrics = std::sync::Arc::clone(registry.metrics());
+        let actor = actix::Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+            HandlerActor::new(Probe {
+                delay: Duration::from_millis(15),
+            })
+            .with_metrics(metrics)
+        });
+        registry.route::<UserCreated>(Probe::NAME, actor.recipient());
+    })
+    .expect("start");
+    let admin = service.admin_addr();
+    let producer = producer();
+    let users: i64 = 200;
+    for id in 1..=users {
+        publish(&producer, &topic, Some(0), &created(id), None).await;
+    }
+    eventually("some emails", TIMEOUT, || {
+        count_prefixed(dir.path(), "welcome_", ".html") >= 20
+    })
+    .await;
+    service.partition_faults().arm(1);
+
+    let partition = format!("{topic}/0");
+    let mut recovering_seen = None;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while history(dir.path()).len() < users as usize {
+        assert!(std::time::Instant::now() < deadline, "never caught up");
+        let ready = get(admin, "/ready");
+        let body = ready.json();
+        if ready.status == 503 {
+            assert_eq!(
+                body["recovering"],
+                serde_json::json!([partition]),
+                "only the recovery makes it not ready: {body}"
+            );
+            recovering_seen.get_or_insert(body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = recovering_seen.expect("readiness said the partition was recovering");
+    assert_eq!(
+        body["reasons"],
+        serde_json::json!([format!(
+            "partition {partition} is recovering from a restart of its actor"
+        )]),
+        "{body}"
+    );
+    let high = watermarks(&topic, 1)[0].1;
+    eventually(
+        "caught up: ready again, everything committed",
+        TIMEOUT,
+        || get(admin, "/ready").status == 200 && committed(&topic, &group, 1) == vec![high],
+    )
+    .await;
+    let metrics = get(admin, "/metrics").body;
+    assert_eq!(
+        sample(
+            &metrics,
+            "coolriel_actor_restarts_total{actor=\"PartitionActor\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    let offsets: std::collections::BTreeSet<i64> = history(dir.path())
+        .iter()
+        .map(|record| record.offset)
+        .collect();
+    assert_eq!(offsets, (0..high).collect(), "no offset skipped");
+    service.shutdown().await.expect("clean shutdown");
 }

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use supervision::{FaultPlan, RestartPolicy};
+
 use crate::topics::Topics;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,17 @@ pub struct Settings {
     /// Where events go (`USER_EVENTS_TOPIC`, default `user-events`; `ORDER_EVENTS_TOPIC`,
     /// default `order-events`).
     pub topics: Topics,
+    /// `STORE_MANAGER_RESTART_LIMIT` restarts of the outbox actor within
+    /// `STORE_MANAGER_RESTART_WINDOW_SECS` make the service not ready and stop it with a
+    /// failure (default 5 within 60 s).
+    pub restart_policy: RestartPolicy,
+    /// `STORE_MANAGER_SHUTDOWN_TIMEOUT_MS` (default 15000): the whole shutdown (requests in
+    /// flight, the outbox's last drain, the lease release) is bounded by this, whatever
+    /// the database and the broker do.
+    pub shutdown_timeout: Duration,
+    /// `STORE_MANAGER_FAULT_OUTBOX_PANIC` (**test only, never in production**,
+    /// `every=N[,times=K]`): the outbox actor panics at the start of every N-th round.
+    pub outbox_panics: Option<FaultPlan>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +75,9 @@ pub struct OutboxSettings {
     /// listening port, so a process restarted in the same place gets its lease back at
     /// once instead of waiting for it to expire, while replicas elsewhere differ.
     pub replica_id: Option<String>,
+    /// `OUTBOX_READY_MAX_AGE_SECS` (default 60): readiness fails while the oldest pending
+    /// row is older than this (publication is stuck, whatever the reason).
+    pub ready_max_pending_age: Duration,
 }
 
 /// How much longer than a message timeout the outbox lease must be (database time of a
@@ -88,8 +104,12 @@ impl Default for Settings {
                 cleanup_batch_size: 1000,
                 lease_duration: Duration::from_secs(45),
                 replica_id: None,
+                ready_max_pending_age: Duration::from_secs(60),
             },
             topics: Topics::default(),
+            restart_policy: RestartPolicy::default(),
+            shutdown_timeout: Duration::from_secs(15),
+            outbox_panics: None,
         }
     }
 }
@@ -153,6 +173,9 @@ impl Settings {
             }
             outbox.replica_id = Some(id);
         }
+        outbox.ready_max_pending_age =
+            seconds("OUTBOX_READY_MAX_AGE_SECS", outbox.ready_max_pending_age)?;
+        read_supervision_settings(&lookup, &mut settings)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -174,6 +197,43 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// The restart budget, the shutdown bound and the test-only fault hook.
+fn read_supervision_settings(
+    lookup: &impl Fn(&str) -> Option<String>,
+    settings: &mut Settings,
+) -> Result<(), ConfigError> {
+    if let Some(limit) = parse_positive(lookup, "STORE_MANAGER_RESTART_LIMIT")? {
+        settings.restart_policy.limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    }
+    if let Some(secs) = parse_positive(lookup, "STORE_MANAGER_RESTART_WINDOW_SECS")? {
+        settings.restart_policy.window = Duration::from_secs(secs);
+    }
+    if let Some(millis) = parse_positive(lookup, "STORE_MANAGER_SHUTDOWN_TIMEOUT_MS")? {
+        if millis < 1000 {
+            return Err(invalid(
+                "STORE_MANAGER_SHUTDOWN_TIMEOUT_MS",
+                &millis.to_string(),
+                "at least 1000",
+            ));
+        }
+        settings.shutdown_timeout = Duration::from_millis(millis);
+    }
+    if let Some(value) = lookup("STORE_MANAGER_FAULT_OUTBOX_PANIC").filter(|v| !v.trim().is_empty())
+    {
+        let plan = value
+            .parse()
+            .map_err(|error: supervision::FaultPlanError| {
+                invalid(
+                    "STORE_MANAGER_FAULT_OUTBOX_PANIC",
+                    &value,
+                    &error.to_string(),
+                )
+            })?;
+        settings.outbox_panics = Some(plan);
+    }
+    Ok(())
 }
 
 fn parse_positive(
@@ -236,6 +296,48 @@ mod tests {
         assert_eq!(settings.outbox.poll_interval, Duration::from_millis(250));
         assert_eq!(settings.outbox.batch_size, 10);
         assert_eq!(settings.max_connections_per_worker, 32);
+    }
+
+    #[test]
+    fn supervision_settings_are_read_and_checked() {
+        let defaults = from(&[]).expect("defaults");
+        assert_eq!(defaults.restart_policy, RestartPolicy::default());
+        assert_eq!(defaults.shutdown_timeout, Duration::from_secs(15));
+        assert_eq!(defaults.outbox_panics, None, "no fault unless asked");
+        assert_eq!(
+            defaults.outbox.ready_max_pending_age,
+            Duration::from_secs(60)
+        );
+        let settings = from(&[
+            ("STORE_MANAGER_RESTART_LIMIT", "2"),
+            ("STORE_MANAGER_RESTART_WINDOW_SECS", "5"),
+            ("STORE_MANAGER_SHUTDOWN_TIMEOUT_MS", "4000"),
+            ("STORE_MANAGER_FAULT_OUTBOX_PANIC", "every=3"),
+            ("OUTBOX_READY_MAX_AGE_SECS", "7"),
+        ])
+        .expect("valid");
+        assert_eq!(settings.restart_policy.limit, 2);
+        assert_eq!(settings.restart_policy.window, Duration::from_secs(5));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(4));
+        assert_eq!(
+            settings.outbox_panics,
+            Some(FaultPlan {
+                every: 3,
+                times: None
+            })
+        );
+        assert_eq!(
+            settings.outbox.ready_max_pending_age,
+            Duration::from_secs(7)
+        );
+        for (name, bad) in [
+            ("STORE_MANAGER_RESTART_LIMIT", "0"),
+            ("STORE_MANAGER_SHUTDOWN_TIMEOUT_MS", "10"),
+            ("STORE_MANAGER_FAULT_OUTBOX_PANIC", "sometimes"),
+        ] {
+            let error = from(&[(name, bad)]).expect_err(bad).to_string();
+            assert!(error.contains(name), "{error}");
+        }
     }
 
     #[test]

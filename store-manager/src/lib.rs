@@ -13,12 +13,13 @@
 //!   the shared state.
 //! - [`outbox`]: [`outbox::enqueue`], the [`outbox::OutboxPublisher`] (one step:
 //!   `try_publish_next`) and the [`outbox::OutboxActor`] that runs it after every commit,
-//!   on a fallback poll and at start-up.
+//!   on a fallback poll and at start-up, under a supervisor that restarts it after a panic.
 //! - [`graphql`]: the suppliers' GraphQL schema (async-graphql), served on
 //!   `POST /stocks/graphql-query`.
 //! - [`metrics`]: the Prometheus metrics served on `GET /metrics`.
 //! - [`topics`]: which topic each event type goes to.
-//! - [`startup`]: [`Application::build`] and [`Application::run_until_stopped`].
+//! - [`startup`]: [`Application::build`] and [`Application::run_until_stopped`] (signals,
+//!   the restart budget, and a shutdown bounded by `STORE_MANAGER_SHUTDOWN_TIMEOUT_MS`).
 //! - [`telemetry`]: the tracing set-up.
 
 pub mod cli;
@@ -36,4 +37,4 @@ pub mod telemetry;
 pub mod topics;
 
 pub use config::Settings;
-pub use startup::{Application, StartupError};
+pub use startup::{Application, ShutdownError, StartupError};

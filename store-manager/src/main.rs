@@ -1,4 +1,6 @@
-//! `store-manager`: serve the store's API until SIGINT/SIGTERM.
+//! `store-manager`: serve the store's API until SIGINT/SIGTERM; exit 0 when everything in
+//! flight was finished within the shutdown bound, non-zero otherwise (see
+//! [`Application::run_until_stopped`]).
 
 use anyhow::Context as _;
 use store_manager::cli::Cli;
@@ -25,5 +27,5 @@ async fn main() -> anyhow::Result<()> {
     application
         .run_until_stopped()
         .await
-        .context("HTTP server failed")
+        .context("store-manager did not stop cleanly")
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics (`GET /metrics`, OpenMetrics text): requests by route and status,
 //! request latency, and the outbox's health: pending rows, the oldest pending row's age,
-//! published and failed publications, and the commit → broker-ack latency.
+//! published and failed publications, the commit → broker-ack latency, and the outbox
+//! actor's restarts after a panic.
 
 use std::sync::atomic::AtomicU64;
 
@@ -36,6 +37,12 @@ pub struct Metrics {
     outbox_published: Counter,
     outbox_publish_failures: Counter,
     commit_to_ack_seconds: Histogram,
+    restarts: Family<ActorLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActorLabels {
+    actor: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -91,8 +98,15 @@ impl Default for Metrics {
             "Time from the transaction that wrote an event to the broker's acknowledgement",
             commit_to_ack_seconds.clone(),
         );
+        let restarts = Family::<ActorLabels, Counter>::default();
+        registry.register(
+            "actor_restarts",
+            "Actors (the OutboxActor) restarted by their supervisor after a panic",
+            restarts.clone(),
+        );
         Metrics {
             registry,
+            restarts,
             requests,
             request_seconds,
             outbox_pending,
@@ -129,6 +143,11 @@ impl Metrics {
         self.outbox_publish_failures.inc_by(count);
     }
 
+    /// `actor` was restarted by its supervisor after a panic.
+    pub fn restarted(&self, actor: &'static str) {
+        self.restarts.get_or_create(&ActorLabels { actor }).inc();
+    }
+
     pub fn commit_to_ack(&self, seconds: f64) {
         self.commit_to_ack_seconds.observe(seconds);
     }
@@ -156,6 +175,7 @@ mod tests {
         metrics.published(3);
         metrics.publish_failed(1);
         metrics.commit_to_ack(0.004);
+        metrics.restarted("OutboxActor");
         let text = metrics.render(2.0, 1.5);
         for expected in [
             "store_manager_http_requests_total{method=\"POST\",route=\"/users\",status=\"201\"} 1",
@@ -165,6 +185,7 @@ mod tests {
             "store_manager_outbox_published_total 3",
             "store_manager_outbox_publish_failures_total 1",
             "store_manager_outbox_commit_to_ack_seconds_count 1",
+            "store_manager_actor_restarts_total{actor=\"OutboxActor\"} 1",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }

@@ -1,10 +1,21 @@
 //! Building and running the application: database, outbox actor, HTTP server.
+//!
+//! # Stopping, within a bound
+//! [`Application::run_until_stopped`] serves until SIGINT or SIGTERM (or until a test
+//! stops the server, or the outbox actor uses up its restart budget), then shuts down in
+//! `STORE_MANAGER_SHUTDOWN_TIMEOUT_MS` (15 s) at most, whatever the database and the broker
+//! do: the requests in flight are answered (actix's graceful stop, given half the bound),
+//! the outbox actor finishes its round, a last drain publishes what the last requests
+//! committed, and the lease is released; each step gets what is left of the bound, and
+//! what could not be done is logged. It answers `Ok` only when everything was published
+//! ([`ShutdownError`] otherwise, and `store-manager` exits non-zero): rows left pending are
+//! published by the next start.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::Actor as _;
+use actix::Supervisor;
 use actix_web::body::BoxBody;
 use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -16,11 +27,29 @@ use tracing::Instrument as _;
 use crate::config::{ConfigError, Settings};
 use crate::database::{self, DatabaseError};
 use crate::metrics::Metrics;
-use crate::outbox::{OutboxActor, OutboxError, OutboxPublisher, StopPublishing};
+use crate::outbox::{
+    OutboxActor, OutboxError, OutboxHealth, OutboxPublisher, OutboxSupervision, StopPublishing,
+};
 use crate::routes::{self, AppState};
+use supervision::{FaultHook, RestartBudget};
 
-/// How long a graceful shutdown waits for the outbox to publish what is pending.
+/// How long a graceful shutdown waits for the outbox to publish what is pending (at most:
+/// the shutdown bound may leave it less).
 const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// What the shutdown keeps, of its bound, for the lease release and the producer's flush.
+const RELEASE_RESERVE: Duration = Duration::from_secs(1);
+
+/// Why the service stopped with a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ShutdownError {
+    #[error("HTTP server failed: {0}")]
+    Server(#[from] std::io::Error),
+    /// Stopped, but the outbox still holds rows (they go out at the next start).
+    #[error("outbox not drained at shutdown: {0}")]
+    Unpublished(String),
+    #[error("the restart budget is exhausted: the outbox actor kept panicking")]
+    RestartBudgetExhausted,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -45,6 +74,12 @@ pub struct Application {
     db: DatabaseConnection,
     publisher: Arc<OutboxPublisher>,
     outbox: actix::Addr<OutboxActor>,
+    /// The outbox actor's restart budget: exhausted, the service stops with a failure.
+    budget: Arc<RestartBudget>,
+    /// Test-only: arms the outbox actor's fault hook.
+    outbox_faults: Arc<FaultHook>,
+    /// `STORE_MANAGER_SHUTDOWN_TIMEOUT_MS`.
+    shutdown_timeout: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -90,14 +125,35 @@ impl Application {
             publisher = publisher.with_writer(db.clone());
         }
         let publisher = Arc::new(publisher);
-        let outbox = OutboxActor::new(Arc::clone(&publisher), outbox_settings).start();
+        let supervision = OutboxSupervision {
+            health: Arc::new(OutboxHealth::default()),
+            budget: Arc::new(RestartBudget::new(settings.restart_policy)),
+            metrics: Arc::clone(&metrics),
+            faults: Arc::new(FaultHook::with_plan(settings.outbox_panics)),
+        };
+        if settings.outbox_panics.is_some() {
+            tracing::warn!(
+                "STORE_MANAGER_FAULT_OUTBOX_PANIC is set: the outbox actor will panic on purpose (test only)"
+            );
+        }
+        let ready_max_pending_age = outbox_settings.ready_max_pending_age;
+        let outbox = {
+            let actor = OutboxActor::new(Arc::clone(&publisher), outbox_settings)
+                .with_supervision(supervision.clone());
+            Supervisor::start(move |_| actor)
+        };
         let state = web::Data::new(AppState {
             db: db.clone(),
             outbox: outbox.clone(),
             publisher: Arc::clone(&publisher),
             metrics,
             topics: settings.topics.clone(),
+            outbox_health: Arc::clone(&supervision.health),
+            restart_budget: Arc::clone(&supervision.budget),
+            ready_max_pending_age,
         });
+        // Half the bound for the requests in flight; the rest for the outbox.
+        let http_grace_secs = (settings.shutdown_timeout.as_secs() / 2).clamp(1, 10);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -111,7 +167,9 @@ impl Application {
             source,
         })?
         .max_connections(settings.max_connections_per_worker)
-        .shutdown_timeout(10)
+        // `run_until_stopped` handles SIGINT and SIGTERM, to bound the whole shutdown.
+        .disable_signals()
+        .shutdown_timeout(http_grace_secs)
         .run();
         tracing::info!(addr = %local_addr, "store-manager listening");
         Ok(Application {
@@ -120,7 +178,16 @@ impl Application {
             db,
             publisher,
             outbox,
+            budget: supervision.budget,
+            outbox_faults: supervision.faults,
+            shutdown_timeout: settings.shutdown_timeout,
         })
+    }
+
+    /// Test-only: the outbox actor's fault hook; [`FaultHook::arm`] makes its next
+    /// rounds panic.
+    pub fn outbox_faults(&self) -> Arc<FaultHook> {
+        Arc::clone(&self.outbox_faults)
     }
 
     /// The port actually bound (useful with port 0).
@@ -138,34 +205,115 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM (or [`Self::server_handle`] stops it), then gives the
-    /// outbox a few seconds to publish what the last requests committed. Anything still
-    /// pending after that is published by the next start.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
-        // The actor's rounds end first, so only the drain below publishes from here on.
-        if self.outbox.send(StopPublishing).await.is_err() {
-            tracing::debug!("outbox actor already stopped");
-        }
-        match tokio::time::timeout(SHUTDOWN_DRAIN_TIMEOUT, drain_retrying(&self.publisher)).await {
-            Ok(Ok(published)) => {
-                tracing::info!(published, "outbox drained before shutdown")
+    /// Serves until SIGINT/SIGTERM (or [`Self::server_handle`] stops it, or the restart
+    /// budget runs out), then shuts down within the bound (see the module documentation).
+    pub async fn run_until_stopped(self) -> Result<(), ShutdownError> {
+        let Application {
+            server,
+            publisher,
+            outbox,
+            budget,
+            shutdown_timeout,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        let stopped_by = tokio::select! {
+            served = &mut server => {
+                served?;
+                None
             }
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "outbox not drained; pending events are published on the next start")
+            signal = supervision::wait_for_signal() => Some(signal.unwrap_or("a signal (listening failed)")),
+            () = budget.exhausted() => Some("the restart budget running out"),
+        };
+        let started = Instant::now();
+        let deadline = started + shutdown_timeout;
+        if let Some(reason) = stopped_by {
+            tracing::info!(
+                reason,
+                bound_ms = u64::try_from(shutdown_timeout.as_millis()).unwrap_or(u64::MAX),
+                "shutting down"
+            );
+            // Graceful: the requests in flight are answered, within half the bound. The
+            // stop is sent at once; the server's own future carries it out, so it is
+            // awaited first and the stop's answer after.
+            let stopping = handle.stop(true);
+            server.await?;
+            stopping.await;
+        }
+        let outcome = stop_publishing(&publisher, &outbox, deadline).await;
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if budget.is_exhausted() {
+            tracing::error!(
+                elapsed_ms,
+                "store-manager stopped: restart budget exhausted"
+            );
+            return Err(ShutdownError::RestartBudgetExhausted);
+        }
+        match outcome {
+            Ok(()) => {
+                tracing::info!(elapsed_ms, "store-manager stopped");
+                Ok(())
             }
-            Err(_) => tracing::warn!(
-                timeout_secs = SHUTDOWN_DRAIN_TIMEOUT.as_secs(),
-                "outbox drain timed out; pending events are published on the next start"
-            ),
+            Err(unpublished) => {
+                tracing::warn!(elapsed_ms, reason = %unpublished, "store-manager stopped with events left in the outbox; the next start publishes them");
+                Err(ShutdownError::Unpublished(unpublished))
+            }
         }
-        self.publisher.flush(Duration::from_secs(1));
-        if let Err(error) = self.publisher.release_lease().await {
-            tracing::warn!(%error, "outbox lease not released; another replica takes over when it expires");
-        }
-        tracing::info!("store-manager stopped");
-        Ok(())
     }
+}
+
+/// After the server stopped: end the actor's rounds, drain what the last requests
+/// committed, release the lease; by `deadline`. `Err` says what was left undone.
+async fn stop_publishing(
+    publisher: &OutboxPublisher,
+    outbox: &actix::Addr<OutboxActor>,
+    deadline: Instant,
+) -> Result<(), String> {
+    let left = |reserve: Duration| {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(reserve)
+    };
+    // The actor's rounds end first, so only the drain below publishes from here on.
+    match tokio::time::timeout(left(RELEASE_RESERVE), outbox.send(StopPublishing)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => tracing::debug!("outbox actor already stopped"),
+        Err(_) => tracing::warn!("outbox actor did not take the stop in time"),
+    }
+    let drain_timeout = SHUTDOWN_DRAIN_TIMEOUT.min(left(RELEASE_RESERVE));
+    let drained = match tokio::time::timeout(drain_timeout, drain_retrying(publisher)).await {
+        Ok(Ok(published)) => {
+            tracing::info!(published, "outbox drained before shutdown");
+            Ok(())
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "outbox not drained; pending events are published on the next start");
+            Err(error.to_string())
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = u64::try_from(drain_timeout.as_millis()).unwrap_or(u64::MAX),
+                "outbox drain timed out; pending events are published on the next start"
+            );
+            Err(format!("the drain did not finish within {drain_timeout:?}"))
+        }
+    };
+    publisher.flush(Duration::from_secs(1).min(left(RELEASE_RESERVE)));
+    // A round stuck on a dead broker holds the publisher until its message timeout: the
+    // lease waits for it only so long (it expires by itself, and this process publishes
+    // nothing more).
+    let release = RELEASE_RESERVE.min(left(Duration::ZERO));
+    match tokio::time::timeout(release, publisher.release_lease()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "outbox lease not released; another replica takes over when it expires")
+        }
+        Err(_) => tracing::warn!(
+            "outbox lease not released in time; another replica takes over when it expires"
+        ),
+    }
+    drained
 }
 
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");

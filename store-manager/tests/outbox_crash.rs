@@ -3,8 +3,9 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
 
 use common::payload;
 use sea_orm::{Database, EntityTrait as _};
@@ -14,31 +15,17 @@ use test_support::{Backend, TestDatabase, kafka};
 
 on_both_databases!(a_row_committed_before_a_crash_is_published_by_the_next_start);
 
-fn start_store_manager(database_url: &str, bootstrap: &str, topic: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_store-manager"))
-        .env("DATABASE_URL", database_url)
-        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
-        .env("USER_EVENTS_TOPIC", topic)
-        .env("STORE_MANAGER_ADDR", format!("127.0.0.1:{port}"))
-        .env("OUTBOX_POLL_INTERVAL_MS", "200")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("store-manager binary starts")
-}
-
-async fn wait_until_listening(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("{base}/health-check"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "store-manager did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The binary on port 0, as the same outbox lease holder in both lives (no wait for the
+/// dead process's lease to expire); returns it with its base URL.
+fn start_store_manager(
+    database_url: &str,
+    bootstrap: &str,
+    topic: &str,
+    log: &Path,
+) -> (Child, String) {
+    let (child, addr) =
+        common::spawn_binary(database_url, bootstrap, topic, "crash-test", log, &[]);
+    (child, format!("http://{addr}"))
 }
 
 async fn a_row_committed_before_a_crash_is_published_by_the_next_start(backend: Backend) {
@@ -49,12 +36,12 @@ async fn a_row_committed_before_a_crash_is_published_by_the_next_start(backend: 
     kafka::create_topic(&bootstrap, &topic, 3).await;
     let client = reqwest::Client::new();
 
-    // First life: no broker answers, so the event can only be committed, not published.
-    let port = test_support::free_port();
-    let unreachable_broker = format!("127.0.0.1:{}", test_support::free_port());
-    let mut first = start_store_manager(database.url(), &unreachable_broker, &topic, port);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until_listening(&client, &base).await;
+    let logs = tempfile::tempdir().expect("temp dir");
+    let log = logs.path().join("store-manager.log");
+
+    // First life: no broker answers (nothing listens on port 1), so the event can only be
+    // committed, not published.
+    let (mut first, base) = start_store_manager(database.url(), "127.0.0.1:1", &topic, &log);
     let response = client
         .post(format!("{base}/users"))
         .json(
@@ -78,10 +65,9 @@ async fn a_row_committed_before_a_crash_is_published_by_the_next_start(backend: 
         "nothing could have been published"
     );
 
-    // Second life, in the same place (host and port: the same outbox lease holder, so no
-    // wait for the dead process's lease to expire), with the broker: the start-up drain
-    // publishes the row.
-    let mut second = start_store_manager(database.url(), &bootstrap, &topic, port);
+    // Second life, as the same outbox lease holder (no wait for the dead process's lease
+    // to expire), with the broker: the start-up drain publishes the row.
+    let (mut second, _) = start_store_manager(database.url(), &bootstrap, &topic, &log);
     let (reader_bootstrap, reader_topic) = (bootstrap.clone(), topic.clone());
     let events = tokio::task::spawn_blocking(move || {
         kafka::read_topic(

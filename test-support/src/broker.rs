@@ -1,6 +1,12 @@
-//! A tansu broker of the test's own, on a free port, keeping its log in a temporary SQLite
-//! file so that it survives a stop and a restart. The binary comes from `TANSU_BIN`
-//! (scripts/test.sh sets it) or the cache scripts/broker.sh installs into.
+//! A tansu broker of the test's own, keeping its log in a temporary SQLite file so that it
+//! survives a stop and a restart. The binary comes from `TANSU_BIN` (scripts/test.sh sets
+//! it) or the cache scripts/broker.sh installs into.
+//!
+//! tansu cannot be given port 0: it advertises the port it is told to its clients. So the
+//! broker is started on a candidate port and the start counts only once tansu itself is
+//! the process listening there (`crate::listens_on`); if another process took the port
+//! first, tansu fails to bind and another port is tried. A restart ([`PrivateBroker::resume`])
+//! must reuse the port (the clients know it), and fails loudly if it was taken meanwhile.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -23,15 +29,23 @@ fn tansu_bin() -> PathBuf {
     PathBuf::from(cache).join("tansu-0.6.0/bin/tansu")
 }
 
+/// Ports tried before giving up on starting a broker.
+const PORT_ATTEMPTS: usize = 5;
+
 impl PrivateBroker {
     pub fn start() -> Self {
         let mut broker = PrivateBroker {
-            port: crate::free_port(),
+            port: 0,
             dir: tempfile::tempdir().expect("temporary directory"),
             process: None,
         };
-        broker.resume();
-        broker
+        for _ in 0..PORT_ATTEMPTS {
+            broker.port = crate::candidate_port();
+            if broker.launch() {
+                return broker;
+            }
+        }
+        panic!("the private broker could not listen on any of {PORT_ATTEMPTS} ports");
     }
 
     pub fn bootstrap(&self) -> String {
@@ -54,6 +68,16 @@ impl PrivateBroker {
 
     /// Starts (again) on the same port with the same log.
     pub fn resume(&mut self) {
+        assert!(
+            self.launch(),
+            "the private broker could not listen on its port {} again (taken meanwhile?)",
+            self.port
+        );
+    }
+
+    /// Starts tansu on `self.port`; false when it is not the one listening there (it
+    /// could not bind the port, which another process took).
+    fn launch(&mut self) -> bool {
         assert!(
             self.process.is_none(),
             "the private broker is already running"
@@ -80,9 +104,19 @@ impl PrivateBroker {
                     binary.display()
                 )
             });
+        let pid = process.id();
         self.process = Some(process);
         let deadline = Instant::now() + Duration::from_secs(15);
-        while !self.answers() {
+        while !crate::listens_on(pid, self.port) {
+            let exited = self
+                .process
+                .as_mut()
+                .is_some_and(|process| process.try_wait().ok().flatten().is_some());
+            if exited {
+                // It could not bind: the port was taken between its choice and the start.
+                self.process = None;
+                return false;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the private broker did not start"
@@ -104,6 +138,7 @@ impl PrivateBroker {
             "{} index-headers failed",
             script.display()
         );
+        true
     }
 }
 

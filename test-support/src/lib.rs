@@ -10,6 +10,8 @@
 //! - [`mariadb`]: [`PrivateMariaDb`], the same for the database.
 //! - [`browser`]: headless chromium (`dump_dom`, `browse` with any flags, e.g. a screenshot).
 //! - [`settings`]: a binary's `--help` list of settings against its parser and `.env.example`.
+//! - [`process`]: the services' binaries as children: the port they bound themselves
+//!   (read from their log), SIGTERM, waiting for an exit.
 #![allow(clippy::unwrap_used)]
 
 pub mod broker;
@@ -17,6 +19,7 @@ pub mod browser;
 pub mod database;
 pub mod kafka;
 pub mod mariadb;
+pub mod process;
 pub mod settings;
 
 pub use broker::PrivateBroker;
@@ -28,12 +31,52 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// A TCP port nobody listens on right now.
-pub fn free_port() -> u16 {
+/// A TCP port nobody listens on right now: a candidate only, for a server that cannot bind
+/// port 0 itself (tansu advertises the port it is given). Another process may take it
+/// before the server binds it, so whoever starts a server on it must check that the
+/// server itself is the one listening ([`listens_on`]) and try another port if not.
+pub(crate) fn candidate_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("cannot find a free port")
+}
+
+/// Whether the process `pid` itself holds a socket listening on TCP `port` (read from
+/// /proc: the listening sockets of the port, and the process's file descriptors), so that
+/// a server started on a [`candidate_port`] is known to be ours, not another test's.
+pub(crate) fn listens_on(pid: u32, port: u16) -> bool {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXIP:HEXPORT; state 0A is LISTEN; the inode is field 9.
+            let (Some(local), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let listening_port = local
+                .rsplit_once(':')
+                .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok());
+            if *state == "0A" && listening_port == Some(port) {
+                inodes.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    let Ok(descriptors) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    descriptors.filter_map(Result::ok).any(|entry| {
+        std::fs::read_link(entry.path()).is_ok_and(|target| {
+            inodes
+                .iter()
+                .any(|inode| target.as_os_str() == inode.as_str())
+        })
+    })
 }
 
 /// Whether something accepts connections on 127.0.0.1:`port`.

@@ -1,14 +1,18 @@
 //! A MariaDB server of the test's own (database outage tests): installed into a temporary
-//! directory from the machine's MariaDB binaries, on a free port, with root and no
-//! password; it may be killed and restarted on the same data.
+//! directory from the machine's MariaDB binaries, with root and no password; it may be
+//! killed and restarted on the same data.
+//!
+//! It listens on a Unix socket in its directory and on no TCP port at all
+//! (`--skip-networking`): mariadbd cannot bind port 0 (it takes 0 for "the default",
+//! 3306), and a socket path of its own cannot be taken by another test.
 
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct PrivateMariaDb {
-    port: u16,
     dir: tempfile::TempDir,
     process: Option<Child>,
 }
@@ -28,14 +32,10 @@ impl PrivateMariaDb {
                 panic!("mariadb-install-db must be installed (scripts/test.sh installs MariaDB): {error}")
             });
         assert!(status.success(), "mariadb-install-db failed");
-        let mut server = PrivateMariaDb {
-            port: crate::free_port(),
-            dir,
-            process: None,
-        };
+        let mut server = PrivateMariaDb { dir, process: None };
         server.resume();
-        let created = Command::new("mariadb")
-            .args(["-uroot", "-h127.0.0.1", &format!("-P{}", server.port)])
+        let created = server
+            .client()
             .args(["-e", "CREATE DATABASE store CHARACTER SET utf8mb4"])
             .status()
             .expect("mariadb client");
@@ -43,12 +43,27 @@ impl PrivateMariaDb {
         server
     }
 
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("mysqld.sock")
+    }
+
+    /// The `store` database, as root, over the server's socket.
     pub fn url(&self) -> String {
-        format!("mysql://root@127.0.0.1:{}/store", self.port)
+        format!(
+            "mysql://root@localhost/store?socket={}",
+            self.socket().display()
+        )
+    }
+
+    /// The `mariadb` command-line client, as root, on this server.
+    pub fn client(&self) -> Command {
+        let mut client = Command::new("mariadb");
+        client.args(["-uroot", "-S"]).arg(self.socket());
+        client
     }
 
     fn answers(&self) -> bool {
-        crate::port_answers(self.port)
+        UnixStream::connect(self.socket()).is_ok()
     }
 
     /// Kills the server (SIGKILL: as abrupt as a crash or a cut cable); the data stays.
@@ -64,7 +79,7 @@ impl PrivateMariaDb {
         }
     }
 
-    /// Starts (again) on the same port and data.
+    /// Starts (again) on the same socket and data.
     pub fn resume(&mut self) {
         assert!(
             self.process.is_none(),
@@ -75,12 +90,8 @@ impl PrivateMariaDb {
         let process = Command::new("/usr/sbin/mariadbd")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--port={}", self.port))
-            .arg(format!(
-                "--socket={}",
-                self.dir.path().join("mysqld.sock").display()
-            ))
-            .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin"])
+            .arg(format!("--socket={}", self.socket().display()))
+            .args(["--skip-networking", "--user=root", "--skip-log-bin"])
             .arg("--innodb-buffer-pool-size=16M")
             .stdout(Stdio::null())
             .stderr(log)

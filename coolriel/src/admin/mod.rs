@@ -4,7 +4,7 @@
 //! | route                 | answer                                                         |
 //! |-----------------------|----------------------------------------------------------------|
 //! | `GET /health-check`   | 200 `{"status":"ok"}`: the process answers (liveness)          |
-//! | `GET /ready`          | 200 when the broker answers a metadata request within 1 s, else 503: `{"ready":..,"broker":"up"\|"down","partitions":n}` |
+//! | `GET /ready`          | 200 when the service can work, else 503 naming every reason: the broker, a writable output directory, the handler actors, the assignment, partitions recovering from a restart, the restart budget (see [`readiness`]) |
 //! | `GET /metrics`        | Prometheus/OpenMetrics text (see [`crate::metrics`])           |
 //! | `GET /?kind=&user_type=&page=` | the email gallery: the emails in `OUTPUT_DIR`, newest first, as cards (the email rendered, the event it came from, from the tail of `history.jsonl`), filtered by kind and user type, 48 a page, and the events handled by type; refreshes itself every 5 s; 400 JSON for an unknown filter value |
 //! | `GET /emails/{file}`  | one email file (`welcome_7.html`, `receipt_12.txt`, ...)       |
@@ -22,6 +22,7 @@
 
 pub mod gallery;
 pub mod preview;
+pub mod readiness;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -36,13 +37,13 @@ use futures::future::LocalBoxFuture;
 use serde_json::json;
 use tokio::sync::oneshot;
 
+use crate::health::ServiceHealth;
 use crate::kafka::context::{self, PartitionMap};
 use crate::kafka::monitor::Monitor;
 use crate::metrics::Metrics;
+use crate::registry::ActorLiveness;
 use crate::templates::Templates;
 
-/// How long readiness waits for the broker.
-const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
 /// The most time one refresh of the partition gauges may take.
 const REFRESH_BUDGET: Duration = Duration::from_secs(2);
 /// How long a stopping server lets a request finish.
@@ -59,6 +60,10 @@ pub struct AdminState {
     pub output_dir: PathBuf,
     /// The loaded templates, for `GET /preview/{template}`.
     pub templates: Arc<Templates>,
+    /// The restart budget, recovering partitions, the watchdog's verdict (readiness).
+    pub health: Arc<ServiceHealth>,
+    /// Every handler actor by name, with its liveness probe (readiness).
+    pub handlers: Arc<[ActorLiveness]>,
 }
 
 impl AdminState {
@@ -153,7 +158,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(path_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .route("/health-check", web::get().to(health_check))
-        .route("/ready", web::get().to(readiness))
+        .route("/ready", web::get().to(readiness::readiness))
         .route("/metrics", web::get().to(metrics))
         .route("/", web::get().to(gallery::index))
         .route("/emails/{file}", web::get().to(gallery::email))
@@ -165,25 +170,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
 /// Liveness, as the store's: the process answers.
 async fn health_check() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
-}
-
-/// Readiness: 200 when the broker answers, else 503; with the partitions owned now.
-async fn readiness(state: web::Data<AdminState>) -> HttpResponse {
-    let monitor = Arc::clone(&state.monitor);
-    let broker = web::block(move || monitor.broker_reachable(READINESS_TIMEOUT))
-        .await
-        .unwrap_or(false);
-    let partitions = context::lock(&state.partitions).len();
-    let body = json!({
-        "ready": broker,
-        "broker": if broker { "up" } else { "down" },
-        "partitions": partitions,
-    });
-    if broker {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
 }
 
 /// Prometheus text exposition; the partition gauges are as last refreshed.

@@ -77,10 +77,10 @@ impl Mailer {
             return Ok(());
         }
         self.output.sync(&self.unsynced).map_err(|error| {
-            HandlerError::Transient(format!(
-                "cannot sync {}: {error}",
-                self.output.path().display()
-            ))
+            HandlerError::from_io(
+                format_args!("cannot sync {}", self.output.path().display()),
+                &error,
+            )
         })?;
         self.unsynced.clear();
         Ok(())
@@ -142,7 +142,12 @@ impl Mailer {
             let name = email_file_name(kind, id, format);
             self.output
                 .publish(&name, rendered.as_bytes())
-                .map_err(|error| HandlerError::Transient(error.to_string()))?;
+                .map_err(|error| {
+                    HandlerError::from_io(
+                        format_args!("cannot write {}", error.path.display()),
+                        &error.source,
+                    )
+                })?;
             self.unsynced.push(name);
         }
         Ok(self

@@ -92,6 +92,9 @@ pub struct HistoryActor {
     _watch: Option<Token>,
     /// Where restarts are counted, if anywhere.
     metrics: Option<Arc<Metrics>>,
+    /// The panic that caused the coming restart, and how many restarts came before.
+    restart_cause: Option<String>,
+    restarts: u32,
 }
 
 impl std::fmt::Debug for HistoryActor {
@@ -116,6 +119,8 @@ impl HistoryActor {
             flush_interval,
             _watch: None,
             metrics: None,
+            restart_cause: None,
+            restarts: 0,
         }
     }
 
@@ -152,12 +157,13 @@ impl HistoryActor {
                     error = %error,
                     "history write failed; the events will be retried"
                 );
-                let error = format!("cannot append to {}: {error}", self.path.display());
-                (Err(HandlerError::Transient(error)), false)
+                let what = format!("cannot append to {}", self.path.display());
+                (Err(HandlerError::from_io(what, &error)), false)
             }
             Err(panic) => {
                 let reason = panic_message(panic.as_ref());
                 tracing::error!(actor = Self::NAME, panic = %reason, "history flush panicked");
+                self.restart_cause = Some(reason.clone());
                 (Err(HandlerError::Panicked(reason)), true)
             }
         };
@@ -255,7 +261,13 @@ impl Actor for HistoryActor {
 
 impl Supervised for HistoryActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        tracing::warn!(actor = Self::NAME, "actor restarted by its supervisor");
+        self.restarts += 1;
+        tracing::warn!(
+            actor = Self::NAME,
+            cause = self.restart_cause.take().as_deref().unwrap_or("stopped"),
+            restarts = self.restarts,
+            "actor restarted by its supervisor"
+        );
         if let Some(metrics) = &self.metrics {
             metrics.restarted(Self::NAME);
         }

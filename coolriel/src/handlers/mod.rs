@@ -22,7 +22,6 @@
 pub mod email;
 pub mod history;
 
-use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -52,11 +51,29 @@ pub enum HandlerError {
     /// The handler panicked; its actor was restarted and the message is retried.
     #[error("handler panicked: {0}")]
     Panicked(String),
+    /// The output storage cannot take writes now (full, read-only, over quota): retried
+    /// with backoff for as long as it lasts, never dead-lettered, since the same message
+    /// works once space returns (see [`HandlerError::from_io`]).
+    #[error("{0}")]
+    Storage(String),
 }
 
 impl HandlerError {
     pub fn is_retryable(&self) -> bool {
         !matches!(self, HandlerError::Permanent(_))
+    }
+
+    /// An I/O failure of the output, described by `what`: [`HandlerError::Storage`] when
+    /// the storage itself refuses writes (no space, quota, read-only), else transient.
+    pub fn from_io(what: impl std::fmt::Display, error: &std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        let text = format!("{what}: {error}");
+        match error.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::ReadOnlyFilesystem => {
+                HandlerError::Storage(text)
+            }
+            _ => HandlerError::Transient(text),
+        }
     }
 }
 
@@ -118,6 +135,9 @@ pub struct HandlerActor<H> {
     _watch: Option<Token>,
     /// The message whose panic caused the coming restart, for the restart's log line.
     panicked_on: Option<Arc<EventContext>>,
+    /// The panic that caused the coming restart, and how many restarts came before.
+    restart_cause: Option<String>,
+    restarts: u32,
     /// Where restarts are counted, if anywhere.
     metrics: Option<Arc<Metrics>>,
     /// When the waiting work is made durable.
@@ -136,6 +156,8 @@ impl<H: EventHandler> HandlerActor<H> {
             handler,
             _watch: None,
             panicked_on: None,
+            restart_cause: None,
+            restarts: 0,
             metrics: None,
             batch: SyncBatch::default(),
             held: Vec::new(),
@@ -195,6 +217,7 @@ impl<H: EventHandler> HandlerActor<H> {
             Err(panic) => {
                 let reason = panic_message(panic.as_ref());
                 tracing::error!(actor = H::NAME, panic = %reason, "sync panicked");
+                self.restart_cause = Some(reason.clone());
                 (Err(HandlerError::Panicked(reason)), true)
             }
         };
@@ -243,9 +266,12 @@ impl<H: EventHandler> Actor for HandlerActor<H> {
 impl<H: EventHandler> Supervised for HandlerActor<H> {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         let context = self.panicked_on.take();
+        self.restarts += 1;
         tracing::warn!(
             actor = H::NAME,
             worker = self.worker,
+            cause = self.restart_cause.take().as_deref().unwrap_or("stopped"),
+            restarts = self.restarts,
             topic = context.as_ref().map(|context| context.topic.as_str()),
             partition = context.as_ref().map(|context| context.partition),
             offset = context.as_ref().map(|context| context.offset),
@@ -285,6 +311,7 @@ impl<H: EventHandler> Handler<Deliver<H::Event>> for HandlerActor<H> {
                 "handler panicked; stopping the actor so its supervisor restarts it"
             );
             self.panicked_on = Some(Arc::clone(&message.context));
+            self.restart_cause = Some(reason.clone());
             ctx.stop();
             Err(HandlerError::Panicked(reason))
         });
@@ -306,16 +333,7 @@ impl<H: EventHandler> Handler<Deliver<H::Event>> for HandlerActor<H> {
     }
 }
 
-/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
-pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "non-text panic payload".to_owned()
-    }
-}
+pub use supervision::panic_message;
 
 #[cfg(test)]
 mod tests {
@@ -449,6 +467,32 @@ mod tests {
             Some(&4),
             "the last sync covered every message"
         );
+    }
+
+    #[test]
+    fn a_full_or_read_only_disk_is_a_storage_error_and_the_rest_transient() {
+        use std::io::{Error, ErrorKind};
+        for kind in [
+            ErrorKind::StorageFull,
+            ErrorKind::QuotaExceeded,
+            ErrorKind::ReadOnlyFilesystem,
+        ] {
+            let error = HandlerError::from_io("cannot write welcome_1.html", &Error::from(kind));
+            assert!(
+                matches!(error, HandlerError::Storage(_)),
+                "{kind:?}: {error:?}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("cannot write welcome_1.html: ")
+            );
+        }
+        let other = HandlerError::from_io("x", &Error::from(ErrorKind::PermissionDenied));
+        assert!(matches!(other, HandlerError::Transient(_)), "{other:?}");
+        // ENOSPC as the kernel reports it.
+        let enospc = HandlerError::from_io("x", &Error::from_raw_os_error(28));
+        assert!(matches!(enospc, HandlerError::Storage(_)), "{enospc:?}");
     }
 
     #[actix::test]

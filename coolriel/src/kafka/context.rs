@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use actix::{Actor as _, Addr, ArbiterHandle};
+use actix::{Addr, ArbiterHandle, Supervisor};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
@@ -93,8 +93,9 @@ impl CoolrielContext {
         let _ = self.consumer.set(consumer);
     }
 
-    /// Shutdown: start no more partitions, drain every partition actor (blocking).
-    pub(crate) fn close(&self) -> Vec<DrainReport> {
+    /// Shutdown: start no more partitions, drain every partition actor (blocking, at most
+    /// `drain_timeout`).
+    pub(crate) fn close(&self, drain_timeout: Duration) -> Vec<DrainReport> {
         self.feed_token
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -102,7 +103,7 @@ impl CoolrielContext {
         let actors: Vec<_> = std::mem::take(&mut *lock(&self.partitions))
             .into_iter()
             .collect();
-        drain_blocking(actors, self.drain_timeout)
+        drain_blocking(actors, drain_timeout)
     }
 
     /// A message that came on the main queue: hand it to its partition's actor.
@@ -159,7 +160,9 @@ impl CoolrielContext {
             let weak = Arc::downgrade(&consumer);
             let deps = Arc::clone(&self.deps);
             let actor_topic = topic.clone();
-            let actor = PartitionActor::start_in_arbiter(&self.arbiter, move |_| {
+            // Supervised: a panic restarts it where it stored its last offset (see
+            // `super::partition`, "Supervision").
+            let actor = Supervisor::start_in_arbiter(&self.arbiter, move |_| {
                 PartitionActor::new(actor_topic, partition, feed, weak, deps)
             });
             if let Some(previous) = partitions.insert((topic, partition), actor) {
@@ -203,18 +206,25 @@ impl CoolrielContext {
             );
             return;
         }
-        commit(consumer);
+        let _ = commit(consumer);
     }
 }
 
-/// Commit the stored offsets now, synchronously.
-pub(crate) fn commit<C: ConsumerContext, K: rdkafka::consumer::Consumer<C>>(consumer: &K) {
+/// Commit the stored offsets now, synchronously; false when the commit failed.
+pub(crate) fn commit<C: ConsumerContext, K: rdkafka::consumer::Consumer<C>>(consumer: &K) -> bool {
     match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => tracing::info!(actor = CONSUMER, "offsets committed"),
+        Ok(()) => {
+            tracing::info!(actor = CONSUMER, "offsets committed");
+            true
+        }
         Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
             tracing::debug!(actor = CONSUMER, "no new offset to commit");
+            true
         }
-        Err(error) => tracing::warn!(actor = CONSUMER, error = %error, "cannot commit offsets"),
+        Err(error) => {
+            tracing::warn!(actor = CONSUMER, error = %error, "cannot commit offsets");
+            false
+        }
     }
 }
 
@@ -284,6 +294,9 @@ impl ConsumerContext for CoolrielContext {
                     actor = CONSUMER,
                     "rebalanced: no partition assigned to this member"
                 );
+            }
+            if assigned.count() > 0 {
+                self.deps.health.set_stranded(None);
             }
             self.start_partitions(assigned);
         }

@@ -6,7 +6,10 @@
 //!    dead-letter topic with their key and value as they were.
 //! 2. Send the typed event to every actor the [`Registry`] has for its type, and wait for
 //!    all of them. A failing actor is retried with backoff, on its own (the others are not
-//!    asked again), up to `retry.max_attempts`; then the message is dead-lettered.
+//!    asked again), up to `retry.max_attempts`; then the message is dead-lettered. A
+//!    failure of the output storage itself ([`HandlerError::Storage`]: disk full,
+//!    read-only) is retried with backoff for as long as it lasts instead, never
+//!    dead-lettered: the email is written once space returns.
 //! 3. Mark the offset done in the [`OffsetTracker`] and store the position it allows.
 //!
 //! # Order: pipelined, in order per key
@@ -25,21 +28,53 @@
 //!   (or given up after the drain timeout, in which case it is not stored and the next
 //!   owner of the partition handles it again); then the actor answers and stops. Dropping
 //!   the queue releases its hold on the consumer.
+//!
+//! # Supervision
+//! The actor runs under [`actix::Supervisor`]. Every way in (a received message, a
+//! finished job, a drain, an adopted message, the job futures themselves) runs inside
+//! `catch_unwind`: a panic is logged, and the actor stops itself so that the supervisor
+//! restarts it (a panic left to unwind would kill the supervisor with it). The restart
+//! loses nothing, though it throws away everything the panic may have left half-done:
+//!
+//! - the jobs in flight are dropped with the old context, so their offsets never
+//!   complete in the old [`OffsetTracker`]; it is replaced by one that resumes at the
+//!   last stored position ([`OffsetTracker::resuming_at`]), and never hands out that
+//!   position or one below it again (no offset is stored twice or moved back);
+//! - librdkafka has already handed out messages past the stored position (those in
+//!   flight, those done above an unfinished one) and prefetched more: the partition is
+//!   seeked back to the stored position, which also discards the prefetched messages
+//!   (librdkafka's version barrier), so every message from there on is fetched and
+//!   handled again (at least once: the handlers are idempotent) and none is skipped;
+//! - until the new tracker has passed the highest offset the crashed actor had received,
+//!   the partition is listed as recovering (readiness says so, see [`crate::health`]).
+//!
+//! Each restart is one `actor restarted by its supervisor` line (actor, topic, partition,
+//! cause, restart count, the offset it resumes at), counts in
+//! `coolriel_actor_restarts_total{actor="PartitionActor"}` and in the restart budget. A
+//! panic during a drain answers the drain at once (the unfinished messages are not
+//! stored: the next owner handles them). A drained actor that the supervisor restarts
+//! because its address was still held stays idle until the address goes.
+//!
+//! The test-only fault hook ([`PartitionDeps::faults`], `COOLRIEL_FAULT_PARTITION_PANIC`)
+//! makes the actor panic on receiving a message, mid-batch, through this same path.
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use actix::{
     Actor, ActorContext as _, ActorFutureExt as _, AsyncContext as _, Context, Handler,
-    MailboxError, Message, SpawnHandle, WrapFuture as _,
+    MailboxError, Message, SpawnHandle, Supervised, WrapFuture as _,
 };
+use futures::FutureExt as _;
 use futures::future::join_all;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use shared_events::{Decoded, EventEnvelope};
+use supervision::{FaultHook, panic_message};
 use tracing::Instrument as _;
 
 use super::LiveConsumer;
@@ -47,6 +82,7 @@ use super::context::CoolrielContext;
 use super::dead_letter::{DeadLetterReason, DeadLetters};
 use crate::config::RetryPolicy;
 use crate::handlers::HandlerError;
+use crate::health::ServiceHealth;
 use crate::metrics::{
     Metrics, OUTCOME_DEAD_LETTERED, OUTCOME_OK, OUTCOME_SKIPPED, TYPE_UNDECODABLE, TYPE_UNKNOWN,
 };
@@ -67,8 +103,13 @@ pub struct PartitionDeps {
     pub handler_timeout: Duration,
     /// Received and unfinished messages per partition before fetching pauses.
     pub max_in_flight: usize,
-    /// Outcomes, handler latencies, retries, dead letters.
+    /// Outcomes, handler latencies, retries, dead letters, restarts.
     pub metrics: Arc<Metrics>,
+    /// Where a restarted actor says it is recovering.
+    pub health: Arc<ServiceHealth>,
+    /// Test-only: when it fires, the actor panics on the message it just received (see
+    /// the module documentation). Never fires in production, where nothing arms it.
+    pub faults: Arc<FaultHook>,
 }
 
 /// A partition's own queue, split from the consumer.
@@ -175,6 +216,17 @@ pub struct PartitionActor {
     stored: Option<i64>,
     /// Running, or draining with the callers to answer (see the module docs).
     state: State,
+    /// The panic that is stopping the actor, for its supervisor's restart.
+    crashed: Option<String>,
+    /// Restarts after a panic so far.
+    restarts: u32,
+    /// After a restart: the highest offset the crashed actor had received; the partition
+    /// has recovered once everything up to it is stored again.
+    recovering_until: Option<i64>,
+    /// The seek back to the stored position failed: retried before fetching again.
+    resume_pending: Option<i64>,
+    /// `actor stopped` was logged (a drained actor may stop twice, see the module docs).
+    stop_logged: bool,
 }
 
 impl std::fmt::Debug for PartitionActor {
@@ -209,6 +261,90 @@ impl PartitionActor {
             fetch: None,
             stored: None,
             state: State::Running,
+            crashed: None,
+            restarts: 0,
+            recovering_until: None,
+            resume_pending: None,
+            stop_logged: false,
+        }
+    }
+
+    /// Run one step of the actor's work; a panic in it becomes a supervised restart.
+    fn guarded(
+        &mut self,
+        ctx: &mut Context<Self>,
+        step: impl FnOnce(&mut Self, &mut Context<Self>),
+    ) {
+        if let Err(cause) = supervision::catch_panic(|| step(self, ctx)) {
+            self.crash(cause, ctx);
+        }
+    }
+
+    /// Stop after a panic, so that the supervisor restarts the actor (see the module docs).
+    fn crash(&mut self, cause: String, ctx: &mut Context<Self>) {
+        if self.crashed.is_some() {
+            return;
+        }
+        tracing::error!(
+            actor = Self::NAME,
+            topic = %self.topic,
+            partition = self.partition,
+            panic = %cause,
+            in_flight = self.tracker.in_flight(),
+            "partition actor panicked; stopping it so its supervisor restarts it"
+        );
+        self.crashed = Some(cause);
+        ctx.stop();
+    }
+
+    /// Where a restarted actor resumes: the last position stored, or, when nothing was
+    /// stored yet, the first offset it received (the committed position it started at).
+    fn resume_position(&self) -> Option<i64> {
+        self.stored.or(self.tracker.first())
+    }
+
+    /// Seek the partition back to `position`; false when librdkafka refused (retried).
+    fn seek_back(&self, position: i64) -> bool {
+        let Some(consumer) = self.consumer.upgrade() else {
+            // Shutting down: the partition is about to be released anyway.
+            return true;
+        };
+        // Asynchronous (timeout 0): the version barrier that discards the messages
+        // fetched before the seek is set before this returns.
+        match consumer.seek(
+            &self.topic,
+            self.partition,
+            Offset::Offset(position),
+            Duration::ZERO,
+        ) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(
+                    actor = Self::NAME,
+                    topic = %self.topic,
+                    partition = self.partition,
+                    offset = position,
+                    error = %error,
+                    "cannot seek the partition back after a restart; trying again before fetching"
+                );
+                false
+            }
+        }
+    }
+
+    /// After a restart whose seek failed: try it again, and fetch only once it worked
+    /// (fetching on from where the crashed actor was would skip what it left unfinished).
+    fn retry_resume(&mut self, ctx: &mut Context<Self>) {
+        let Some(position) = self.resume_pending else {
+            return;
+        };
+        if self.seek_back(position) {
+            self.resume_pending = None;
+            self.fetch_next(ctx);
+        } else {
+            ctx.run_later(Duration::from_millis(200), |actor, ctx| {
+                actor.retry_resume(ctx);
+            });
         }
     }
 
@@ -216,6 +352,7 @@ impl PartitionActor {
     fn fetch_next(&mut self, ctx: &mut Context<Self>) {
         if self.fetch.is_some()
             || !matches!(self.state, State::Running)
+            || self.resume_pending.is_some()
             || self.tracker.in_flight() >= self.deps.max_in_flight
         {
             return;
@@ -227,10 +364,10 @@ impl PartitionActor {
         let handle = ctx.spawn(receive.into_actor(self).map(|received, actor, ctx| {
             actor.fetch = None;
             match received {
-                Ok(message) => {
+                Ok(message) => actor.guarded(ctx, |actor, ctx| {
                     actor.accept(message, ctx);
                     actor.fetch_next(ctx);
-                }
+                }),
                 Err(error) => {
                     tracing::warn!(
                         actor = Self::NAME,
@@ -252,6 +389,12 @@ impl PartitionActor {
     fn accept(&mut self, message: OwnedMessage, ctx: &mut Context<Self>) {
         let offset = message.offset();
         self.tracker.begin(offset);
+        if self.deps.faults.fire() {
+            panic!(
+                "injected fault (test only): partition actor panic on {}/{} offset {offset}",
+                self.topic, self.partition
+            );
+        }
         let message = Arc::new(message);
         let work = match shared_events::decode(message.payload().unwrap_or_default()) {
             Ok(Decoded::Event(envelope)) => {
@@ -307,10 +450,15 @@ impl PartitionActor {
     fn start(&mut self, offset: i64, lane: Option<Vec<u8>>, job: Job, ctx: &mut Context<Self>) {
         let deps = Arc::clone(&self.deps);
         let span = job_span(&job);
-        let work = async move { run_job(job, &deps).await }.instrument(span);
-        ctx.spawn(work.into_actor(self).map(move |(), actor, ctx| {
-            actor.finish(offset, lane, ctx);
-        }));
+        let work = AssertUnwindSafe(async move { run_job(job, &deps).await }.instrument(span))
+            .catch_unwind();
+        ctx.spawn(
+            work.into_actor(self)
+                .map(move |done, actor, ctx| match done {
+                    Ok(()) => actor.guarded(ctx, |actor, ctx| actor.finish(offset, lane, ctx)),
+                    Err(panic) => actor.crash(panic_message(panic.as_ref()), ctx),
+                }),
+        );
     }
 
     /// A message is done: store what the tracker allows, start the next of its key.
@@ -344,7 +492,20 @@ impl PartitionActor {
             .add_partition_offset(&self.topic, self.partition, Offset::Offset(position))
             .and_then(|()| consumer.store_offsets(&list));
         match stored {
-            Ok(()) => self.stored = Some(position),
+            Ok(()) => {
+                self.stored = Some(position);
+                if self.recovering_until.is_some_and(|until| position > until) {
+                    self.recovering_until = None;
+                    self.deps.health.end_recovery(&self.topic, self.partition);
+                    tracing::info!(
+                        actor = Self::NAME,
+                        topic = %self.topic,
+                        partition = self.partition,
+                        offset = position,
+                        "partition recovered: everything the crashed actor had received is handled again"
+                    );
+                }
+            }
             // The partition was revoked under us; its next owner resumes from the
             // last committed position, so nothing is lost.
             Err(error) => tracing::warn!(
@@ -364,6 +525,9 @@ impl PartitionActor {
             State::Running | State::Stopped => Vec::new(),
         };
         self.feed = None;
+        if self.recovering_until.take().is_some() {
+            self.deps.health.end_recovery(&self.topic, self.partition);
+        }
         let report = DrainReport {
             topic: self.topic.clone(),
             partition: self.partition,
@@ -493,6 +657,7 @@ async fn deliver_with_retry(
     deps: &PartitionDeps,
 ) -> Result<(), RouteFailure> {
     let mut attempt = 0_u32;
+    let mut storage_failures = 0_u32;
     loop {
         attempt += 1;
         let Some(delivery) = route.deliver(envelope, context, deps.handler_timeout) else {
@@ -513,6 +678,26 @@ async fn deliver_with_retry(
                 HandlerError::Transient(format!("no answer within {:?}", deps.handler_timeout))
             }
         };
+        if let HandlerError::Storage(_) = &error {
+            // The disk, not the message: it works once space returns, so it waits for as
+            // long as that takes (the offset is not stored meanwhile; readiness reports
+            // the directory), and is never dead-lettered.
+            attempt -= 1;
+            storage_failures += 1;
+            let backoff = deps.retry.backoff(storage_failures);
+            deps.metrics.retried(route.actor());
+            if storage_failures == 1 || storage_failures.is_multiple_of(20) {
+                tracing::warn!(
+                    actor = route.actor(),
+                    failures = storage_failures,
+                    retry_in = ?backoff,
+                    error = %error,
+                    "output storage refuses writes; retrying until it takes them again"
+                );
+            }
+            actix::clock::sleep(backoff).await;
+            continue;
+        }
         if !error.is_retryable() || attempt >= deps.retry.max_attempts {
             tracing::warn!(
                 actor = route.actor(),
@@ -543,16 +728,30 @@ impl Actor for PartitionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        tracing::info!(
-            actor = Self::NAME,
-            topic = %self.topic,
-            partition = self.partition,
-            "actor started"
-        );
-        self.fetch_next(ctx);
+        if matches!(self.state, State::Stopped) {
+            // Drained, and restarted only because its address was still held.
+            return;
+        }
+        if self.restarts == 0 {
+            tracing::info!(
+                actor = Self::NAME,
+                topic = %self.topic,
+                partition = self.partition,
+                "actor started"
+            );
+        }
+        if self.resume_pending.is_some() {
+            self.retry_resume(ctx);
+        } else {
+            self.fetch_next(ctx);
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if self.crashed.is_some() || self.stop_logged {
+            return;
+        }
+        self.stop_logged = true;
         tracing::info!(
             actor = Self::NAME,
             topic = %self.topic,
@@ -563,10 +762,80 @@ impl Actor for PartitionActor {
     }
 }
 
+impl Supervised for PartitionActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        let Some(cause) = self.crashed.take() else {
+            return;
+        };
+        self.restarts += 1;
+        // The old context's futures (the jobs in flight, the pending receive) are gone.
+        self.fetch = None;
+        self.lanes.clear();
+        let unfinished = self.tracker.in_flight();
+        let received_up_to = self.tracker.highest();
+        let resume = self.resume_position();
+        self.tracker = match resume {
+            Some(position) => OffsetTracker::resuming_at(position),
+            None => OffsetTracker::new(),
+        };
+        tracing::warn!(
+            actor = Self::NAME,
+            topic = %self.topic,
+            partition = self.partition,
+            cause = %cause,
+            restarts = self.restarts,
+            offset = ?resume,
+            unfinished,
+            "actor restarted by its supervisor"
+        );
+        self.deps.metrics.restarted(Self::NAME);
+        match std::mem::replace(&mut self.state, State::Running) {
+            State::Draining { waiters } => {
+                // Answer the drain now: what was in flight is not stored, and is handled
+                // again by the next owner.
+                self.state = State::Stopped;
+                self.feed = None;
+                let report = DrainReport {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    position: self.stored,
+                    unfinished,
+                };
+                for waiter in waiters {
+                    let _ = waiter.send(report.clone());
+                }
+                return;
+            }
+            State::Stopped => {
+                self.state = State::Stopped;
+                return;
+            }
+            State::Running => {}
+        }
+        if let (Some(position), Some(until)) = (resume, received_up_to) {
+            if until >= position {
+                self.recovering_until = Some(until);
+                self.deps
+                    .health
+                    .start_recovery(&self.topic, self.partition, until);
+            }
+            if !self.seek_back(position) {
+                self.resume_pending = Some(position);
+            }
+        }
+    }
+}
+
 impl Handler<Drain> for PartitionActor {
     type Result = ();
 
     fn handle(&mut self, drain: Drain, ctx: &mut Self::Context) {
+        self.guarded(ctx, |actor, ctx| actor.drain(drain, ctx));
+    }
+}
+
+impl PartitionActor {
+    fn drain(&mut self, drain: Drain, ctx: &mut Context<Self>) {
         if let Some(fetch) = self.fetch.take() {
             ctx.cancel_future(fetch);
         }
@@ -617,7 +886,7 @@ impl Handler<Adopt> for PartitionActor {
 
     fn handle(&mut self, Adopt(message): Adopt, ctx: &mut Self::Context) {
         if matches!(self.state, State::Running) {
-            self.accept(message, ctx);
+            self.guarded(ctx, |actor, ctx| actor.accept(message, ctx));
         }
     }
 }

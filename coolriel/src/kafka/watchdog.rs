@@ -21,6 +21,10 @@
 //! whole patience, the rejoin's rebalance moves its partitions, which is what an operator
 //! would do; at least once still holds, since offsets are only committed for finished work.
 //!
+//! From that rejoin until this member owns a partition again, readiness fails, naming the
+//! unconsumed partitions ([`ServiceHealth::stranded`]): a member the group left idle
+//! while events wait is not doing its job, whatever the broker says.
+//!
 //! The probes block (each request bounded by [`PROBE_TIMEOUT`]) and run on the blocking
 //! pool, so the consumer thread keeps serving the rebalance callbacks meanwhile.
 
@@ -33,6 +37,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::oneshot;
 
 use super::LiveConsumer;
+use crate::health::ServiceHealth;
 use crate::metrics::Metrics;
 
 /// How often the assignment is looked at.
@@ -128,6 +133,7 @@ pub fn spawn(
     topics: Vec<String>,
     session_timeout: Duration,
     metrics: Arc<Metrics>,
+    health: Arc<ServiceHealth>,
 ) -> WatchdogHandle {
     let (stop_tx, mut stop) = oneshot::channel();
     let task = tokio::spawn(async move {
@@ -150,6 +156,9 @@ pub fn spawn(
             })
             .await;
             let Ok((strong, view)) = view else { break };
+            if view.as_ref().is_some_and(|view| view.owned > 0) {
+                health.set_stranded(None);
+            }
             if !patience.observe(view.as_ref(), Instant::now()) {
                 continue;
             }
@@ -165,6 +174,8 @@ pub fn spawn(
                 "this member owns no partition and nobody has consumed these partitions for a while; rejoining the group"
             );
             metrics.group_rejoined();
+            // Not ready until a rebalance gives this member a partition again.
+            health.set_stranded(Some(unconsumed.clone()));
             strong.unsubscribe();
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
             match strong.subscribe(&names) {

@@ -45,14 +45,19 @@ pub fn init_logs() {
 
 /// A topic with `partitions` partitions, and its dead-letter topic.
 pub async fn create_topic(topic: &str, partitions: i32) {
+    create_topic_at(&bootstrap(), topic, partitions).await;
+}
+
+/// [`create_topic`] on the broker at `bootstrap`.
+pub async fn create_topic_at(bootstrap: &str, topic: &str, partitions: i32) {
     let dlq = topics::dead_letter_topic(topic);
     coolriel::kafka::admin::create_topics(
-        &bootstrap(),
+        bootstrap,
         &[(topic, partitions), (dlq.as_str(), 1)],
         Duration::from_secs(15),
     )
     .await
-    .unwrap_or_else(|error| panic!("the broker at {} must be reachable: {error}", bootstrap()));
+    .unwrap_or_else(|error| panic!("the broker at {bootstrap} must be reachable: {error}"));
 }
 
 /// A topic with `partitions` partitions and no dead-letter topic (the service creates it).
@@ -98,8 +103,13 @@ pub fn config_for(topics: &[&str], group: &str, output_dir: &Path) -> Config {
 }
 
 pub fn producer() -> FutureProducer {
+    producer_at(&bootstrap())
+}
+
+/// A producer for the broker at `bootstrap` (a test's private broker).
+pub fn producer_at(bootstrap: &str) -> FutureProducer {
     ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .set("message.timeout.ms", "15000")
         .create()
@@ -341,8 +351,13 @@ pub fn read_topic(topic: &str, expected: usize, timeout: Duration) -> Vec<OwnedM
 
 /// Low and high watermark of each partition.
 pub fn watermarks(topic: &str, partitions: i32) -> Vec<(i64, i64)> {
+    watermarks_at(&bootstrap(), topic, partitions)
+}
+
+/// [`watermarks`] on the broker at `bootstrap`.
+pub fn watermarks_at(bootstrap: &str, topic: &str, partitions: i32) -> Vec<(i64, i64)> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .create()
         .expect("consumer");
     (0..partitions)
@@ -356,8 +371,13 @@ pub fn watermarks(topic: &str, partitions: i32) -> Vec<(i64, i64)> {
 
 /// The offsets `group` committed for each partition of `topic` (-1 when none).
 pub fn committed(topic: &str, group: &str, partitions: i32) -> Vec<i64> {
+    committed_at(&bootstrap(), topic, group, partitions)
+}
+
+/// [`committed`] on the broker at `bootstrap`.
+pub fn committed_at(bootstrap: &str, topic: &str, group: &str, partitions: i32) -> Vec<i64> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()

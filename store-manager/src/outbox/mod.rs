@@ -25,7 +25,7 @@
 mod actor;
 mod publisher;
 
-pub use actor::{OutboxActor, StopPublishing, Wake};
+pub use actor::{OutboxActor, OutboxHealth, OutboxState, OutboxSupervision, StopPublishing, Wake};
 pub use publisher::{
     OutboxError, OutboxPublisher, PublishOutcome, oldest_pending_age, pending_rows, producer_config,
 };

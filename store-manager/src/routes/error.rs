@@ -57,15 +57,24 @@ fn database_unreachable(error: &DbErr) -> bool {
         | DbErr::Query(RuntimeErr::SqlxError(sqlx_error)) => sqlx_error,
         _ => return false,
     };
-    matches!(
-        sqlx_error.as_ref(),
+    match sqlx_error.as_ref() {
         SqlxError::Io(_)
-            | SqlxError::PoolTimedOut
-            | SqlxError::PoolClosed
-            | SqlxError::WorkerCrashed
-            | SqlxError::Tls(_)
-    )
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed
+        | SqlxError::Tls(_) => true,
+        SqlxError::Database(error) => error
+            .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|error| MYSQL_UNAVAILABLE.contains(&error.number())),
+        _ => false,
+    }
 }
+
+/// MySQL/MariaDB errors that mean "no connection to be had now", not "this statement is
+/// wrong": another client used up `max_connections` (1040) or the user's own limit
+/// (1203), the connection was killed (1927) or the server is shutting down (1053). Each
+/// is a 503: retrying later works.
+const MYSQL_UNAVAILABLE: [u16; 4] = [1040, 1203, 1927, 1053];
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {

@@ -17,9 +17,10 @@ use serde_json::json;
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
-use crate::outbox::{OutboxActor, OutboxPublisher};
+use crate::outbox::{OutboxActor, OutboxHealth, OutboxPublisher};
 use crate::topics::Topics;
 use error::ApiError;
+use supervision::RestartBudget;
 
 /// Largest JSON body accepted; larger ones get 413. A user is a few hundred bytes.
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
@@ -34,6 +35,12 @@ pub struct AppState {
     pub publisher: Arc<OutboxPublisher>,
     pub metrics: Arc<Metrics>,
     pub topics: Topics,
+    /// The outbox actor's state and restarts (readiness).
+    pub outbox_health: Arc<OutboxHealth>,
+    /// Exhausted: the service is on its way out (readiness).
+    pub restart_budget: Arc<RestartBudget>,
+    /// `OUTBOX_READY_MAX_AGE_SECS`: readiness fails while the oldest pending row is older.
+    pub ready_max_pending_age: std::time::Duration,
 }
 
 /// Registers every route and the JSON error handlers.

@@ -43,6 +43,10 @@ pub struct TestApp {
     pub bootstrap: String,
     pub server: actix_web::dev::ServerHandle,
     pub database_url: String,
+    /// Test-only: arms the outbox actor's fault hook (the next rounds panic).
+    pub outbox_faults: std::sync::Arc<supervision::FaultHook>,
+    /// The application's run: how it stopped, once it did.
+    pub run: actix_web::rt::task::JoinHandle<Result<(), store_manager::ShutdownError>>,
     /// Dropped last: the database outlives the app using it (`None`: the test owns it).
     pub database: Option<TestDatabase>,
 }
@@ -101,19 +105,42 @@ async fn spawn_app_with(
     database: Option<TestDatabase>,
     bootstrap: &str,
 ) -> TestApp {
+    spawn_app_adjusted(database_url, database, bootstrap, |_| {}).await
+}
+
+/// The app on a fresh database of `backend` and the broker at `bootstrap`, with its
+/// settings changed by `adjust` first.
+pub async fn spawn_app_configured(
+    backend: Backend,
+    bootstrap: &str,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let database = TestDatabase::new(backend).await;
+    let url = database.url().to_owned();
+    spawn_app_adjusted(&url, Some(database), bootstrap, adjust).await
+}
+
+async fn spawn_app_adjusted(
+    database_url: &str,
+    database: Option<TestDatabase>,
+    bootstrap: &str,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     init_logs();
     let topic = test_support::unique("user-events");
     let order_topic = test_support::unique("order-events");
     kafka::create_topic(bootstrap, &topic, 3).await;
     kafka::create_topic(bootstrap, &order_topic, 3).await;
-    let settings = test_settings(database_url, bootstrap, &topic, &order_topic);
+    let mut settings = test_settings(database_url, bootstrap, &topic, &order_topic);
+    adjust(&mut settings);
     let application = Application::build(settings)
         .await
         .expect("application starts");
     let address = format!("http://127.0.0.1:{}", application.port());
     let db = application.database();
     let server = application.server_handle();
-    actix_web::rt::spawn(application.run_until_stopped());
+    let outbox_faults = application.outbox_faults();
+    let run = actix_web::rt::spawn(application.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
@@ -123,6 +150,8 @@ async fn spawn_app_with(
         bootstrap: bootstrap.to_owned(),
         server,
         database_url: database_url.to_owned(),
+        outbox_faults,
+        run,
         database,
     }
 }
@@ -241,4 +270,48 @@ impl TestApp {
 /// The JSON payload of a record.
 pub fn payload(record: &Record) -> Value {
     serde_json::from_str(&record.payload).expect("payload is JSON")
+}
+
+/// The real binary on port 0, its log appended to `log`; returns it with the address it
+/// bound (read from its `store-manager listening` line). Every start holds the outbox
+/// lease as `replica` (the default id has the port in it, and the port changes), so a
+/// restart takes it back at once.
+pub fn spawn_binary(
+    database_url: &str,
+    bootstrap: &str,
+    topic: &str,
+    replica: &str,
+    log: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr) {
+    use std::process::{Command, Stdio};
+    let from = test_support::process::log_length(log);
+    let file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_store-manager"))
+        .current_dir(log.parent().expect("log directory"))
+        .env("DATABASE_URL", database_url)
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        .env("USER_EVENTS_TOPIC", topic)
+        .env("STORE_MANAGER_ADDR", "127.0.0.1:0")
+        .env("OUTBOX_REPLICA_ID", replica)
+        .env("OUTBOX_POLL_INTERVAL_MS", "200")
+        .env("RUST_LOG", "info,librdkafka=warn,sqlx=warn")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("store-manager binary starts");
+    let addr = test_support::process::bound_address(
+        log,
+        from,
+        "store-manager listening",
+        &mut child,
+        Duration::from_secs(30),
+    );
+    (child, addr)
 }
