@@ -70,6 +70,26 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "published outbox rows are deleted after this long",
     ),
     (
+        "OUTBOX_READY_MAX_AGE_SECS",
+        "60",
+        "readiness fails while the oldest pending outbox row is older than this",
+    ),
+    (
+        "STORE_MANAGER_RESTART_LIMIT",
+        "5",
+        "outbox actor restarts (after panics) within the window before the service reports not ready and exits non-zero",
+    ),
+    (
+        "STORE_MANAGER_RESTART_WINDOW_SECS",
+        "60",
+        "the window of the restart limit",
+    ),
+    (
+        "STORE_MANAGER_SHUTDOWN_TIMEOUT_MS",
+        "15000",
+        "the most a shutdown (SIGTERM, SIGINT) may take, whatever the database and the broker do",
+    ),
+    (
         "OUTBOX_CLEANUP_INTERVAL_SECS",
         "300",
         "how often that deletion runs",
@@ -131,6 +151,12 @@ mod tests {
             Settings::from_lookup(lookup).expect("defaults");
         });
         // RUST_LOG and LOG_FORMAT are read by the logging set-up.
+        // The logging set-up's settings, and the test-only fault hook (every N-th outbox
+        // round panics), which --help leaves out on purpose.
+        let read = read
+            .into_iter()
+            .filter(|name| name != "STORE_MANAGER_FAULT_OUTBOX_PANIC")
+            .collect();
         assert_lists_exactly(SETTINGS, &read, &["RUST_LOG", "LOG_FORMAT"]);
     }
 
