@@ -36,8 +36,9 @@
 //! restarts it (a panic left to unwind would kill the supervisor with it). The restart
 //! loses nothing, though it throws away everything the panic may have left half-done:
 //!
-//! - the jobs in flight are dropped with the old context, so their offsets never
-//!   complete in the old [`OffsetTracker`]; it is replaced by one that resumes at the
+//! - the jobs in flight (each a task of its own, see `PartitionActor::start`) are
+//!   aborted, and any that finished meanwhile is ignored (it belongs to the actor's
+//!   previous generation), so their offsets never complete in the old [`OffsetTracker`]; it is replaced by one that resumes at the
 //!   last stored position ([`OffsetTracker::resuming_at`]), and never hands out that
 //!   position or one below it again (no offset is stored twice or moved back);
 //! - librdkafka has already handed out messages past the stored position (those in
@@ -69,6 +70,7 @@ use actix::{
 };
 use futures::FutureExt as _;
 use futures::future::join_all;
+use futures::future::{AbortHandle, Abortable};
 use rdkafka::consumer::Consumer as _;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::message::OwnedMessage;
@@ -227,6 +229,12 @@ pub struct PartitionActor {
     resume_pending: Option<i64>,
     /// `actor stopped` was logged (a drained actor may stop twice, see the module docs).
     stop_logged: bool,
+    /// The messages in progress, each a task of its own (see `PartitionActor::start`),
+    /// by offset: aborted when the actor restarts or stops.
+    jobs: HashMap<i64, AbortHandle>,
+    /// Bumped at each restart, so that a job of the crashed actor that finished anyway
+    /// is not counted by the new one.
+    generation: u64,
 }
 
 impl std::fmt::Debug for PartitionActor {
@@ -258,6 +266,8 @@ impl PartitionActor {
             deps,
             tracker: OffsetTracker::new(),
             lanes: HashMap::new(),
+            jobs: HashMap::new(),
+            generation: 0,
             fetch: None,
             stored: None,
             state: State::Running,
@@ -447,18 +457,39 @@ impl PartitionActor {
         }
     }
 
+    /// Run `job` as a task of its own on this thread, which tells the actor when it is
+    /// done ([`JobDone`]). Not a future of the actor's context: actix polls every future
+    /// of a context at each wake-up, so with hundreds of messages in flight each message
+    /// cost as many polls (and span entries); a task is polled only when it is woken.
     fn start(&mut self, offset: i64, lane: Option<Vec<u8>>, job: Job, ctx: &mut Context<Self>) {
         let deps = Arc::clone(&self.deps);
         let span = job_span(&job);
         let work = AssertUnwindSafe(async move { run_job(job, &deps).await }.instrument(span))
             .catch_unwind();
-        ctx.spawn(
-            work.into_actor(self)
-                .map(move |done, actor, ctx| match done {
-                    Ok(()) => actor.guarded(ctx, |actor, ctx| actor.finish(offset, lane, ctx)),
-                    Err(panic) => actor.crash(panic_message(panic.as_ref()), ctx),
-                }),
+        let actor = ctx.address();
+        let generation = self.generation;
+        let (abort, registration) = AbortHandle::new_pair();
+        let task = Abortable::new(
+            async move {
+                let outcome = work.await.map_err(|panic| panic_message(panic.as_ref()));
+                actor.do_send(JobDone {
+                    generation,
+                    offset,
+                    lane,
+                    outcome,
+                });
+            },
+            registration,
         );
+        actix::spawn(task);
+        self.jobs.insert(offset, abort);
+    }
+
+    /// Stop every job in progress (a restart, a drain given up, a stop).
+    fn abort_jobs(&mut self) {
+        for (_, job) in self.jobs.drain() {
+            job.abort();
+        }
     }
 
     /// A message is done: store what the tracker allows, start the next of its key.
@@ -748,6 +779,10 @@ impl Actor for PartitionActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        // Given up at a drain's timeout, or stopping for a restart: unfinished messages
+        // are not stored, and the partition's next owner (or this actor restarted)
+        // handles them again.
+        self.abort_jobs();
         if self.crashed.is_some() || self.stop_logged {
             return;
         }
@@ -768,7 +803,9 @@ impl Supervised for PartitionActor {
             return;
         };
         self.restarts += 1;
-        // The old context's futures (the jobs in flight, the pending receive) are gone.
+        // The old context's futures (the pending receive) are gone; its jobs go too.
+        self.abort_jobs();
+        self.generation += 1;
         self.fetch = None;
         self.lanes.clear();
         let unfinished = self.tracker.in_flight();
@@ -822,6 +859,39 @@ impl Supervised for PartitionActor {
             if !self.seek_back(position) {
                 self.resume_pending = Some(position);
             }
+        }
+    }
+}
+
+/// A job started by `PartitionActor::start` is over: handled (or dead-lettered), or its
+/// task panicked.
+#[derive(Debug)]
+struct JobDone {
+    /// The actor's [`PartitionActor::generation`] when the job started.
+    generation: u64,
+    offset: i64,
+    lane: Option<Vec<u8>>,
+    /// The panic's message when the job panicked.
+    outcome: Result<(), String>,
+}
+
+impl Message for JobDone {
+    type Result = ();
+}
+
+impl Handler<JobDone> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, done: JobDone, ctx: &mut Self::Context) {
+        if done.generation != self.generation || self.jobs.remove(&done.offset).is_none() {
+            // A job of the actor before its restart: its message is handled again.
+            return;
+        }
+        match done.outcome {
+            Ok(()) => self.guarded(ctx, |actor, ctx| {
+                actor.finish(done.offset, done.lane, ctx);
+            }),
+            Err(cause) => self.crash(cause, ctx),
         }
     }
 }
