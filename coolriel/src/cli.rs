@@ -95,7 +95,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ),
     (
         "COOLRIEL_MAX_IN_FLIGHT",
-        "64",
+        "256",
         "messages in progress per partition",
     ),
     (

@@ -12,7 +12,7 @@
 //! | `COOLRIEL_MAX_ATTEMPTS`       | `5`                              | handler attempts before the dead-letter topic |
 //! | `COOLRIEL_RETRY_BACKOFF_MS`   | `200`                            | first retry wait, doubled up to 5 s |
 //! | `COOLRIEL_HANDLER_TIMEOUT_MS` | `30000`                          | a handler answering later has failed |
-//! | `COOLRIEL_MAX_IN_FLIGHT`      | `64`                             | messages in progress per partition |
+//! | `COOLRIEL_MAX_IN_FLIGHT`      | `256`                            | messages in progress per partition |
 //! | `COOLRIEL_TEXT_FILES`         | `false`                          | also write each email's plain-text part as `.txt` |
 //! | `COOLRIEL_EMAIL_WRITERS`      | the number of CPUs (at most 4)   | writer threads per email kind |
 //! | `COOLRIEL_DRAIN_TIMEOUT_MS`   | `10000`                          | how long a revoke or shutdown waits |
@@ -97,7 +97,10 @@ pub struct Config {
     /// `COOLRIEL_HANDLER_TIMEOUT_MS`: a handler that does not answer in time counts as failed.
     pub handler_timeout: Duration,
     /// `COOLRIEL_MAX_IN_FLIGHT`: messages of one partition received but not yet done;
-    /// the partition actor stops fetching at this number (back-pressure).
+    /// the partition actor stops fetching at this number (back-pressure). Each message
+    /// waits for its batch's sync before its slot frees, so the window must cover a few
+    /// batches for the writers never to wait for work (BENCHMARKS.md, case 7: 256 drains
+    /// faster than 64).
     pub max_in_flight: usize,
     /// `COOLRIEL_DRAIN_TIMEOUT_MS`: how long a revoke or a shutdown waits for in-flight
     /// messages; what is unfinished then is not committed and will be redelivered.
@@ -156,7 +159,7 @@ impl Default for Config {
             templates_dir: None,
             retry: RetryPolicy::default(),
             handler_timeout: Duration::from_secs(30),
-            max_in_flight: 64,
+            max_in_flight: 256,
             drain_timeout: Duration::from_secs(10),
             session_timeout: Duration::from_secs(10),
             fetch_wait_max: Duration::from_millis(25),

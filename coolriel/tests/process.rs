@@ -356,7 +356,7 @@ async fn partition_actors_that_panic_mid_batch_are_restarted_and_skip_no_offset(
     } = backlog("panics", users).await;
 
     // Three panics, each on a message received while others of its partition are in
-    // flight (the actor pipelines up to 64).
+    // flight (the actor pipelines up to COOLRIEL_MAX_IN_FLIGHT).
     let mut service = spawn_service_with(
         &topic,
         &group,

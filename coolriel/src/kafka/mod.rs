@@ -101,7 +101,7 @@ pub(crate) fn consumer_config(config: &Config) -> ClientConfig {
         // Bounded prefetch. librdkafka's defaults (100 000 messages per partition, 64 MiB)
         // let a consumer behind a long backlog hold it in memory: 127 MiB of RSS draining
         // 200 000 events (BENCHMARKS.md, case 5). A partition actor never has more than
-        // COOLRIEL_MAX_IN_FLIGHT (64) messages in its hands, so a few thousand queued per
+        // COOLRIEL_MAX_IN_FLIGHT (256) messages in its hands, so a few thousand queued per
         // partition keep it fed between fetches.
         .set("queued.min.messages", PREFETCH_MESSAGES_PER_PARTITION)
         .set("queued.max.messages.kbytes", PREFETCH_KBYTES);
