@@ -40,6 +40,7 @@ use std::sync::{Arc, LazyLock};
 use arbitrary::{Arbitrary, Unstructured};
 use chrono::DateTime;
 use coolriel::handlers::email::{Mailer, UserView};
+use coolriel::output::OutputDir;
 use coolriel::registry::EventContext;
 use coolriel::templates::{
     EmailData, EmailKind, Format, OrderEmailData, OrderView, RenderedEmail, Templates,
@@ -57,6 +58,14 @@ static TEMPLATES: LazyLock<Arc<Templates>> = LazyLock::new(|| {
         Ok(templates) => Arc::new(templates),
         Err(error) => panic!("cannot load the templates from {}: {error}", dir.display()),
     }
+});
+
+/// [`OUTPUT_DIR`] opened once, as the service opens its own.
+static OUTPUT: LazyLock<Arc<OutputDir>> = LazyLock::new(|| {
+    Arc::new(
+        OutputDir::open(OUTPUT_DIR.as_path())
+            .unwrap_or_else(|error| panic!("cannot open {}: {error}", OUTPUT_DIR.display())),
+    )
 });
 
 static OUTPUT_DIR: LazyLock<PathBuf> = LazyLock::new(|| {
@@ -339,7 +348,7 @@ fn write_with_mailer(case: &Case) -> RenderedEmail {
     // A mailer per case, as cheap as a handler's (the templates are shared): its list of
     // files to sync stays short, and the files are whole once renamed into place, which is
     // all this checks (durability is `Mailer::sync`'s, not fuzzed).
-    let mut mailer = Mailer::new(Arc::clone(&TEMPLATES), OUTPUT_DIR.as_path());
+    let mut mailer = Mailer::new(Arc::clone(&TEMPLATES), Arc::clone(&OUTPUT)).with_text_files(true);
     let dir = OUTPUT_DIR.as_path();
     let context = EventContext {
         topic: "user-events".to_owned(),
