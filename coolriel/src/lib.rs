@@ -91,6 +91,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod handlers;
 pub mod health;
 pub mod kafka;
@@ -105,16 +106,15 @@ pub mod templates;
 mod wait_group;
 
 pub use config::{Config, ConfigError, RetryPolicy};
-pub use handlers::email::{
-    GoodbyeEmails, OrderConfirmationEmails, OrderCreatedActor, OrderPaidActor,
-    PaymentReceiptEmails, UserCreatedActor, UserDeletedActor, WelcomeEmails,
+pub use delivery::{Deliver, EventContext, HandlerError, Routable};
+pub use handlers::{
+    EmailEvent, Emails, EventHandler, HandlerActor, History, HistoryActor, HistoryRecord,
+    OrderCreatedActor, OrderPaidActor, SyncBatch, UserCreatedActor, UserDeletedActor,
 };
-pub use handlers::history::{HistoryActor, HistoryRecord};
-pub use handlers::{EventHandler, HandlerActor, HandlerError, SyncBatch};
 pub use kafka::partition::PartitionActor;
 pub use metrics::Metrics;
 pub use offsets::OffsetTracker;
-pub use registry::{Deliver, EventContext, Registry, Routable};
+pub use registry::Registry;
 pub use replay::{ReplayError, ReplayOptions, ReplaySummary, replay};
 pub use service::{Coolriel, CoolrielHandle, ServiceError, ShutdownProgress, StartError};
 pub use templates::{EmailKind, Templates};

@@ -38,9 +38,9 @@ use serde::Serialize;
 use shared_events::{Decoded, Event, Money, OrderItem};
 
 use crate::config::Config;
+use crate::delivery::EventContext;
 use crate::handlers::history::HistoryRecord;
 use crate::kafka::TracingContext;
-use crate::kafka::partition::event_context;
 use crate::output::{WriteError, write_atomically};
 use crate::templates::OrderView;
 
@@ -240,7 +240,7 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
                     .counts
                     .entry(envelope.event_type().as_str().to_owned())
                     .or_default() += 1;
-                let context = event_context(&message, &envelope);
+                let context = EventContext::of(&message, &envelope);
                 records.push((timestamp, HistoryRecord::new(envelope, &context)));
             }
             Ok(Decoded::UnknownType { event_type }) => {

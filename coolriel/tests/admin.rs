@@ -367,7 +367,7 @@ impl EventHandler for Probe {
     type Event = UserCreated;
     const NAME: &'static str = "ProbeActor";
 
-    fn handle(&mut self, event: &UserCreated, _: &EventContext) -> Result<(), HandlerError> {
+    fn handle(&mut self, event: UserCreated, _: &EventContext) -> Result<(), HandlerError> {
         assert!(event.name != "boom", "injected handler panic");
         std::thread::sleep(self.delay);
         Ok(())

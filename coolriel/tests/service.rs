@@ -507,7 +507,7 @@ impl EventHandler for Faulty {
     type Event = UserCreated;
     const NAME: &'static str = "FaultyActor";
 
-    fn handle(&mut self, event: &UserCreated, _context: &EventContext) -> Result<(), HandlerError> {
+    fn handle(&mut self, event: UserCreated, _context: &EventContext) -> Result<(), HandlerError> {
         let attempt = {
             let mut attempts = self.attempts.lock().expect("lock");
             let attempt = attempts.entry(event.id).or_default();
