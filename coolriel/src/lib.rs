@@ -23,9 +23,11 @@
 //!   each email handler is a pool of `COOLRIEL_EMAIL_WRITERS` actors), one consumer thread
 //!   (rebalance callbacks), one admin server worker.
 //! - [`kafka`]: the consumer context and its rebalance callbacks, the [`PartitionActor`]
-//!   (one per assigned partition of any topic, fed by that partition's own queue), the
-//!   dead-letter producer, the client settings, and the assignment watchdog (rejoins the
-//!   group when a broken rebalance left this member idle while partitions go unread).
+//!   (one per assigned partition of any topic, fed by that partition's own queue through
+//!   a [`PartitionFeed`](kafka::partition::PartitionFeed); its jobs, retries, restarts and
+//!   drain each in a module of their own), the dead-letter producer, the client settings,
+//!   and the assignment watchdog (rejoins the group when a broken rebalance left this
+//!   member idle while partitions go unread).
 //! - [`offsets`]: [`OffsetTracker`], which says what may be committed while several
 //!   messages of a partition are in flight.
 //! - [`health`]: what readiness knows beyond the broker (the restart budget, partitions
@@ -34,12 +36,16 @@
 //!   [`kafka::partition`] and [`handlers`]); too many restarts within a window stop the
 //!   service with a failure, and [`CoolrielHandle::shutdown`] is bounded in time
 //!   (`COOLRIEL_SHUTDOWN_TIMEOUT_MS`) whatever the broker does.
-//! - [`registry`]: [`Registry`], which maps event types to the actors that handle them,
-//!   and the typed [`Deliver`] message they receive.
-//! - [`handlers`]: [`EventHandler`] and the supervised [`HandlerActor`] that runs one
-//!   (panics become restarts, work is made durable in batches before it is acknowledged);
-//!   the email handlers ([`UserCreatedActor`],
-//!   [`UserDeletedActor`], [`OrderCreatedActor`], [`OrderPaidActor`]) and the
+//! - [`registry`]: [`Registry`], which maps event types to the actors that handle them.
+//! - [`delivery`]: what partition and handler actors exchange: the typed [`Deliver`]
+//!   message (an event and its [`EventContext`]), the [`Routable`] payloads, the
+//!   [`HandlerError`] answer. Below both the registry and the handlers, so that neither
+//!   imports the other.
+//! - [`handlers`]: [`EventHandler`] and the supervised [`HandlerActor`] that runs every
+//!   handler (panics become restarts, work is made durable in batches before it is
+//!   acknowledged): [`Emails`], one email handler for the four kinds, each event type
+//!   saying which email it gets ([`UserCreatedActor`], [`UserDeletedActor`],
+//!   [`OrderCreatedActor`], [`OrderPaidActor`]), and [`History`], run as the
 //!   [`HistoryActor`], which records every event of every topic.
 //! - [`templates`]: the Handlebars email templates (strict mode), 4 kinds × 3 user types ×
 //!   HTML and text, built into the binary (`TEMPLATES_DIR` replaces the whole set with a

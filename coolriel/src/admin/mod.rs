@@ -161,8 +161,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/ready", web::get().to(readiness::readiness))
         .route("/metrics", web::get().to(metrics))
         .route("/", web::get().to(gallery::index))
-        .route("/emails/{file}", web::get().to(gallery::email))
-        .route("/history", web::get().to(gallery::history))
+        .route("/emails/{file}", web::get().to(gallery::files::email))
+        .route("/history", web::get().to(gallery::files::history))
         .route("/preview", web::get().to(preview::index))
         .route("/preview/{template}", web::get().to(preview::show));
 }

@@ -39,9 +39,9 @@
 //! # Layout
 //! - this module: the start-up ([`Coolriel::start`]) and the life of the actix system
 //!   thread, from the first actor to the last;
-//! - [`handlers`](self::handlers): the handler actors and the registry that routes to them;
-//! - [`consumer`](self::consumer): the consumer thread, from the subscription to the close;
-//! - [`handle`](self::handle): [`CoolrielHandle`], which reports on the running service and
+//! - [`handlers`]: the handler actors and the registry that routes to them;
+//! - [`consumer`]: the consumer thread, from the subscription to the close;
+//! - [`handle`]: [`CoolrielHandle`], which reports on the running service and
 //!   stops it within the bound.
 
 mod consumer;
@@ -235,7 +235,7 @@ impl Coolriel {
 #[derive(Debug, Clone)]
 struct Supervised {
     health: Arc<ServiceHealth>,
-    /// Test-only (see [`PartitionDeps::faults`]).
+    /// Test-only (see [`PartitionDeps::faults`](crate::kafka::partition::PartitionDeps::faults)).
     partition_faults: Arc<FaultHook>,
     progress: Progress,
 }

@@ -322,7 +322,8 @@ pub fn email_file_name(kind: EmailKind, id: i64, format: Format) -> String {
     format!("{}_{id}.{}", kind.file_prefix(), format.extension())
 }
 
-fn user_type_slug(user_type: UserType) -> &'static str {
+/// A user type as template names and the gallery's query write it (`client`, ...).
+pub fn user_type_slug(user_type: UserType) -> &'static str {
     match user_type {
         UserType::Client => "client",
         UserType::Employee => "employee",
