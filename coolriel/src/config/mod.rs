@@ -240,14 +240,7 @@ fn read_kafka_settings(
     if let Some(millis) = parse_number(get, "KAFKA_SESSION_TIMEOUT_MS")? {
         config.session_timeout = Duration::from_millis(millis);
     }
-    if let Some(millis) = parse_number(get, "KAFKA_FETCH_WAIT_MAX_MS")? {
-        if !(1..=10_000).contains(&millis) {
-            return Err(invalid(
-                "KAFKA_FETCH_WAIT_MAX_MS",
-                &millis.to_string(),
-                "between 1 and 10000",
-            ));
-        }
+    if let Some(millis) = parse_number_in(get, "KAFKA_FETCH_WAIT_MAX_MS", 1..=10_000)? {
         config.fetch_wait_max = Duration::from_millis(millis);
     }
     Ok(())
@@ -267,14 +260,7 @@ fn read_output_settings(
     if let Some(value) = get("COOLRIEL_TEXT_FILES") {
         config.text_files = parse_bool("COOLRIEL_TEXT_FILES", &value)?;
     }
-    if let Some(count) = parse_number(get, "COOLRIEL_EMAIL_WRITERS")? {
-        if !(1..=64).contains(&count) {
-            return Err(invalid(
-                "COOLRIEL_EMAIL_WRITERS",
-                &count.to_string(),
-                "between 1 and 64",
-            ));
-        }
+    if let Some(count) = parse_number_in(get, "COOLRIEL_EMAIL_WRITERS", 1..=64)? {
         config.email_writers = usize::try_from(count).unwrap_or(1);
     }
     Ok(())
@@ -375,6 +361,22 @@ fn parse_number(
                 .map_err(|error| invalid(name, &value, &error.to_string()))
         })
         .transpose()
+}
+
+/// [`parse_number`], refusing a number outside `range`.
+fn parse_number_in(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, ConfigError> {
+    match parse_number(get, name)? {
+        Some(number) if !range.contains(&number) => Err(invalid(
+            name,
+            &number.to_string(),
+            &format!("between {} and {}", range.start(), range.end()),
+        )),
+        number => Ok(number),
+    }
 }
 
 fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {

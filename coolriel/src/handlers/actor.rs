@@ -310,10 +310,16 @@ mod tests {
         }
     }
 
+    /// A `Deferred` handler's actor, syncing at `max_messages` or after `interval`.
     fn start(
         fail_sync: bool,
-        batch: SyncBatch,
+        max_messages: usize,
+        interval: Duration,
     ) -> (actix::Addr<HandlerActor<Deferred>>, Arc<Mutex<Log>>) {
+        let batch = SyncBatch {
+            max_messages,
+            interval,
+        };
         let log = Arc::new(Mutex::new(Log::default()));
         let handler = Deferred {
             log: Arc::clone(&log),
@@ -325,11 +331,7 @@ mod tests {
 
     #[actix::test]
     async fn acknowledgements_wait_for_the_sync_of_a_full_batch() {
-        let batch = SyncBatch {
-            max_messages: 3,
-            interval: Duration::from_secs(3600),
-        };
-        let (actor, log) = start(false, batch);
+        let (actor, log) = start(false, 3, Duration::from_secs(3600));
         let first = actix::spawn(actor.send(deliver(1)));
         let second = actix::spawn(actor.send(deliver(2)));
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -356,11 +358,7 @@ mod tests {
 
     #[actix::test]
     async fn the_interval_syncs_a_partial_batch() {
-        let batch = SyncBatch {
-            max_messages: 100,
-            interval: Duration::from_millis(5),
-        };
-        let (actor, log) = start(false, batch);
+        let (actor, log) = start(false, 100, Duration::from_millis(5));
         let answers = futures::future::join_all((1..=4).map(|id| actor.send(deliver(id)))).await;
         for answer in answers {
             answer.expect("delivered").expect("durable");
@@ -376,11 +374,7 @@ mod tests {
 
     #[actix::test]
     async fn a_failed_sync_fails_every_message_of_its_batch() {
-        let batch = SyncBatch {
-            max_messages: 2,
-            interval: Duration::from_secs(3600),
-        };
-        let (actor, _log) = start(true, batch);
+        let (actor, _log) = start(true, 2, Duration::from_secs(3600));
         let answers = futures::future::join_all((1..=2).map(|id| actor.send(deliver(id)))).await;
         for answer in answers {
             let error = answer.expect("delivered").expect_err("not durable");

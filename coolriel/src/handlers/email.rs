@@ -56,36 +56,24 @@ pub enum EmailSubject<'a> {
     Order(OrderView<'a>),
 }
 
-impl EmailEvent for UserCreated {
-    const KIND: EmailKind = EmailKind::Welcome;
-    const ACTOR: &'static str = "UserCreatedActor";
-    fn subject(&self) -> EmailSubject<'_> {
-        EmailSubject::User(self.into())
-    }
+/// Which email each event gets, under which actor name, written from what.
+macro_rules! email_events {
+    ($($event:ident => $kind:ident, $actor:literal, $subject:ident;)+) => {$(
+        impl EmailEvent for $event {
+            const KIND: EmailKind = EmailKind::$kind;
+            const ACTOR: &'static str = $actor;
+            fn subject(&self) -> EmailSubject<'_> {
+                EmailSubject::$subject(self.into())
+            }
+        }
+    )+};
 }
 
-impl EmailEvent for UserDeleted {
-    const KIND: EmailKind = EmailKind::Goodbye;
-    const ACTOR: &'static str = "UserDeletedActor";
-    fn subject(&self) -> EmailSubject<'_> {
-        EmailSubject::User(self.into())
-    }
-}
-
-impl EmailEvent for OrderCreated {
-    const KIND: EmailKind = EmailKind::OrderConfirmation;
-    const ACTOR: &'static str = "OrderCreatedActor";
-    fn subject(&self) -> EmailSubject<'_> {
-        EmailSubject::Order(self.into())
-    }
-}
-
-impl EmailEvent for OrderPaid {
-    const KIND: EmailKind = EmailKind::PaymentReceipt;
-    const ACTOR: &'static str = "OrderPaidActor";
-    fn subject(&self) -> EmailSubject<'_> {
-        EmailSubject::Order(self.into())
-    }
+email_events! {
+    UserCreated => Welcome, "UserCreatedActor", User;
+    UserDeleted => Goodbye, "UserDeletedActor", User;
+    OrderCreated => OrderConfirmation, "OrderCreatedActor", Order;
+    OrderPaid => PaymentReceipt, "OrderPaidActor", Order;
 }
 
 /// The email handler for events `E` (see the module documentation); its files are made

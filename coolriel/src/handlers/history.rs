@@ -205,22 +205,23 @@ fn whole_lines_length(file: &mut File, length: u64) -> io::Result<u64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_partial_last_line_is_cut() {
+    /// What a history file holding `seed` holds once opened again.
+    fn reopened(seed: &[u8]) -> Vec<u8> {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("history.jsonl");
-        std::fs::write(&path, b"{\"a\":1}\n{\"b\":").expect("seed");
+        std::fs::write(&path, seed).expect("seed");
         drop(open_history(&path).expect("open"));
-        assert_eq!(std::fs::read(&path).expect("read"), b"{\"a\":1}\n");
+        std::fs::read(&path).expect("read")
+    }
+
+    #[test]
+    fn a_partial_last_line_is_cut() {
+        assert_eq!(reopened(b"{\"a\":1}\n{\"b\":"), b"{\"a\":1}\n");
     }
 
     #[test]
     fn a_file_without_any_newline_is_emptied() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("history.jsonl");
-        std::fs::write(&path, b"{\"half").expect("seed");
-        drop(open_history(&path).expect("open"));
-        assert_eq!(std::fs::read(&path).expect("read"), b"");
+        assert_eq!(reopened(b"{\"half"), b"");
     }
 
     #[test]

@@ -169,43 +169,33 @@ mod tests {
         }
     }
 
+    /// Order `id` as an order event of type `$event` carries it (plus `$extra` fields).
+    macro_rules! order_event {
+        ($event:ident, $id:expr $(, $extra:ident)*) => {{
+            let id = $id;
+            $event {
+                id,
+                user_id: 10 + id,
+                user_name: format!("user {}", 10 + id),
+                user_email: format!("u{}@example.com", 10 + id),
+                user_type: UserType::Employee,
+                items: vec![item(1, 199_999, 1), item(2, 250, 4)],
+                total: Money::from_cents(200_999),
+                $($extra,)*
+            }
+        }};
+    }
+
     fn order_created(id: i64) -> OrderCreated {
-        OrderCreated {
-            id,
-            user_id: 10 + id,
-            user_name: format!("user {}", 10 + id),
-            user_email: format!("u{}@example.com", 10 + id),
-            user_type: UserType::Employee,
-            items: vec![item(1, 199_999, 1), item(2, 250, 4)],
-            total: Money::from_cents(200_999),
-        }
+        order_event!(OrderCreated, id)
     }
 
     fn order_paid(id: i64) -> OrderPaid {
-        let order = order_created(id);
-        OrderPaid {
-            id: order.id,
-            user_id: order.user_id,
-            user_name: order.user_name,
-            user_email: order.user_email,
-            user_type: order.user_type,
-            items: order.items,
-            total: order.total,
-        }
+        order_event!(OrderPaid, id)
     }
 
     fn order_deleted(id: i64, was_paid: bool) -> OrderDeleted {
-        let order = order_created(id);
-        OrderDeleted {
-            id: order.id,
-            user_id: order.user_id,
-            user_name: order.user_name,
-            user_email: order.user_email,
-            user_type: order.user_type,
-            items: order.items,
-            total: order.total,
-            was_paid,
-        }
+        order_event!(OrderDeleted, id, was_paid)
     }
 
     #[test]

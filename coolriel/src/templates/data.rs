@@ -18,28 +18,6 @@ pub struct UserView<'a> {
     pub user_type: UserType,
 }
 
-impl<'a> From<&'a UserCreated> for UserView<'a> {
-    fn from(user: &'a UserCreated) -> Self {
-        UserView {
-            id: user.id,
-            name: &user.name,
-            email: &user.email,
-            user_type: user.user_type,
-        }
-    }
-}
-
-impl<'a> From<&'a UserDeleted> for UserView<'a> {
-    fn from(user: &'a UserDeleted) -> Self {
-        UserView {
-            id: user.id,
-            name: &user.name,
-            email: &user.email,
-            user_type: user.user_type,
-        }
-    }
-}
-
 /// What the templates may use. Strict mode makes any other variable an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EmailData {
@@ -84,33 +62,33 @@ pub struct OrderView<'a> {
     pub total: Money,
 }
 
-impl<'a> From<&'a OrderCreated> for OrderView<'a> {
-    fn from(order: &'a OrderCreated) -> Self {
-        OrderView {
-            order_id: order.id,
-            user_id: order.user_id,
-            user_name: &order.user_name,
-            user_email: &order.user_email,
-            user_type: order.user_type,
-            items: &order.items,
-            total: order.total,
+/// `From<&$event>` for a view, for each event that carries the view's fields.
+macro_rules! view_from {
+    ($view:ident from $($event:ident),+ => |$source:ident| $view_value:expr) => {$(
+        impl<'a> From<&'a $event> for $view<'a> {
+            fn from($source: &'a $event) -> Self {
+                $view_value
+            }
         }
-    }
+    )+};
 }
 
-impl<'a> From<&'a OrderPaid> for OrderView<'a> {
-    fn from(order: &'a OrderPaid) -> Self {
-        OrderView {
-            order_id: order.id,
-            user_id: order.user_id,
-            user_name: &order.user_name,
-            user_email: &order.user_email,
-            user_type: order.user_type,
-            items: &order.items,
-            total: order.total,
-        }
-    }
-}
+view_from!(UserView from UserCreated, UserDeleted => |user| UserView {
+    id: user.id,
+    name: &user.name,
+    email: &user.email,
+    user_type: user.user_type,
+});
+
+view_from!(OrderView from OrderCreated, OrderPaid => |order| OrderView {
+    order_id: order.id,
+    user_id: order.user_id,
+    user_name: &order.user_name,
+    user_email: &order.user_email,
+    user_type: order.user_type,
+    items: &order.items,
+    total: order.total,
+});
 
 /// What the order templates may use: the customer's fields as in [`EmailData`], plus the
 /// order's id, lines and total. Amounts are decimal strings (`1999.99`), exact.

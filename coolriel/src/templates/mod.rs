@@ -337,22 +337,19 @@ mod tests {
 
     #[test]
     fn file_names_come_from_the_id() {
-        assert_eq!(
-            email_file_name(EmailKind::Welcome, 7, Format::Html),
-            "welcome_7.html"
-        );
-        assert_eq!(
-            email_file_name(EmailKind::Goodbye, 12, Format::Text),
-            "goodbye_12.txt"
-        );
-        assert_eq!(
-            email_file_name(EmailKind::OrderConfirmation, 3, Format::Html),
-            "order_3.html"
-        );
-        assert_eq!(
-            email_file_name(EmailKind::PaymentReceipt, 3, Format::Text),
-            "receipt_3.txt"
-        );
+        for (kind, id, format, name) in [
+            (EmailKind::Welcome, 7, Format::Html, "welcome_7.html"),
+            (EmailKind::Goodbye, 12, Format::Text, "goodbye_12.txt"),
+            (
+                EmailKind::OrderConfirmation,
+                3,
+                Format::Html,
+                "order_3.html",
+            ),
+            (EmailKind::PaymentReceipt, 3, Format::Text, "receipt_3.txt"),
+        ] {
+            assert_eq!(email_file_name(kind, id, format), name);
+        }
         assert_eq!(
             template_file(EmailKind::Welcome, UserType::Manager, Format::Text),
             "welcome_manager.txt.hbs"

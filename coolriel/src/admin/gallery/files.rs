@@ -6,13 +6,11 @@ use std::fs::File;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::listing::{last_lines, parse_email_file_name};
-use crate::admin::{AdminState, error_response};
-use crate::templates::Format;
+use crate::admin::{AdminState, email_response, error_response};
 
 /// Records `GET /history` returns by default and at most.
 const DEFAULT_HISTORY: usize = 50;
@@ -39,19 +37,7 @@ pub(crate) async fn email(state: web::Data<AdminState>, file: web::Path<String>)
             return error_response(HttpResponse::InternalServerError(), "cannot read the email");
         }
     };
-    let content_type = match email.format {
-        Format::Html => "text/html; charset=utf-8",
-        Format::Text => "text/plain; charset=utf-8",
-    };
-    HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        // The emails need no script nor anything from elsewhere.
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox",
-        ))
-        .body(bytes)
+    email_response(email.format, bytes)
 }
 
 /// The contents of `path` if it is a regular file; a symbolic link (or anything else)

@@ -36,7 +36,7 @@ pub use listing::{
     parse_email_file_name,
 };
 
-use super::{AdminState, error_response};
+use super::{AdminState, error_response, html_page};
 use crate::templates::{EmailKind, user_type_slug};
 
 /// Cards on one page of the gallery: each is a frame that loads its email.
@@ -102,34 +102,32 @@ impl Default for GalleryFilter {
 impl GalleryQuery {
     /// The filters it names, or what is wrong with it.
     pub fn filter(&self) -> Result<GalleryFilter, String> {
-        let wanted = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
-        let kind = match wanted(&self.kind) {
-            None => None,
-            Some(value) => Some(
-                EmailKind::ALL
-                    .into_iter()
-                    .find(|kind| kind_label(*kind) == value)
-                    .ok_or_else(|| {
-                        format!("unknown kind {value:?}: welcome, goodbye, order or receipt")
-                    })?,
-            ),
-        };
-        let user_type = match wanted(&self.user_type) {
-            None => None,
-            Some(value) => Some(
-                UserType::ALL
-                    .into_iter()
-                    .find(|user_type| user_type_slug(*user_type) == value)
-                    .ok_or_else(|| {
-                        format!("unknown user_type {value:?}: client, employee or manager")
-                    })?,
-            ),
-        };
         Ok(GalleryFilter {
-            kind,
-            user_type,
+            kind: chosen(&self.kind, EmailKind::ALL, kind_label).map_err(|value| {
+                format!("unknown kind {value:?}: welcome, goodbye, order or receipt")
+            })?,
+            user_type: chosen(&self.user_type, UserType::ALL, user_type_slug).map_err(|value| {
+                format!("unknown user_type {value:?}: client, employee or manager")
+            })?,
             page: self.page.unwrap_or(1).max(1),
         })
+    }
+}
+
+/// The choice among `all` whose name is `value` (`None` when absent or empty), or the
+/// value that names none.
+fn chosen<T: Copy>(
+    value: &Option<String>,
+    all: impl IntoIterator<Item = T>,
+    name: fn(T) -> &'static str,
+) -> Result<Option<T>, String> {
+    match value.as_deref().filter(|value| !value.is_empty()) {
+        None => Ok(None),
+        Some(value) => all
+            .into_iter()
+            .find(|choice| name(*choice) == value)
+            .map(Some)
+            .ok_or_else(|| value.to_owned()),
     }
 }
 
@@ -170,18 +168,10 @@ pub(super) async fn index(
         }
     };
     let counts = state.metrics.event_counts();
-    match render_gallery(&state.output_dir, &emails, &events, &counts, filter) {
-        Ok(page) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(page),
-        Err(error) => {
-            tracing::warn!(error = %error, "cannot render the gallery");
-            error_response(
-                HttpResponse::InternalServerError(),
-                "cannot render the gallery",
-            )
-        }
-    }
+    html_page(
+        render_gallery(&state.output_dir, &emails, &events, &counts, filter),
+        "the gallery",
+    )
 }
 
 /// What `gallery.html.hbs` is filled with.

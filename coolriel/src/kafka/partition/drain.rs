@@ -41,6 +41,17 @@ impl Handler<Drain> for PartitionActor {
 }
 
 impl PartitionActor {
+    /// What the drain answers: where the partition stored its last offset, and how many
+    /// messages it gives up (handled again by the next owner).
+    pub(super) fn drain_report(&self, unfinished: usize) -> DrainReport {
+        DrainReport {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            position: self.stored,
+            unfinished,
+        }
+    }
+
     fn drain(&mut self, drain: Drain, ctx: &mut Context<Self>) {
         if let Some(fetch) = self.fetch.take() {
             ctx.cancel_future(fetch);
@@ -72,12 +83,7 @@ impl PartitionActor {
             }
             State::Draining { waiters } => waiters.push(drain.reply),
             State::Stopped => {
-                let _ = drain.reply.send(DrainReport {
-                    topic: self.topic.clone(),
-                    partition: self.partition,
-                    position: self.stored,
-                    unfinished: 0,
-                });
+                let _ = drain.reply.send(self.drain_report(0));
                 return;
             }
         }
@@ -95,12 +101,7 @@ impl PartitionActor {
         if self.recovering_until.take().is_some() {
             self.deps.health.end_recovery(&self.topic, self.partition);
         }
-        let report = DrainReport {
-            topic: self.topic.clone(),
-            partition: self.partition,
-            position: self.stored,
-            unfinished: self.tracker.in_flight(),
-        };
+        let report = self.drain_report(self.tracker.in_flight());
         tracing::info!(
             actor = Self::NAME,
             topic = %self.topic,

@@ -35,7 +35,6 @@ use std::time::Duration;
 
 use actix::{ActorContext as _, AsyncContext as _, Context, Supervised};
 
-use super::drain::DrainReport;
 use super::{PartitionActor, State};
 use crate::offsets::OffsetTracker;
 
@@ -148,12 +147,7 @@ impl Supervised for PartitionActor {
                 // again by the next owner.
                 self.state = State::Stopped;
                 self.feed = None;
-                let report = DrainReport {
-                    topic: self.topic.clone(),
-                    partition: self.partition,
-                    position: self.stored,
-                    unfinished,
-                };
+                let report = self.drain_report(unfinished);
                 for waiter in waiters {
                     let _ = waiter.send(report.clone());
                 }
