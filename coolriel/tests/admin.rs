@@ -36,7 +36,7 @@ async fn health_readiness_and_metrics_follow_the_events_handled() {
 
     // 9 users created, 3 of them deleted, 3 on each partition; one message that is not
     // an event and one of a type this build does not know, both on partition 0.
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let users: i64 = 9;
     for id in 1..=users {
         publish(&producer, &topic, Some((id % 3) as i32), &created(id), None).await;
@@ -47,7 +47,7 @@ async fn health_readiness_and_metrics_follow_the_events_handled() {
     publish_raw(&producer, &topic, Some(0), Some(b"k"), Some(b"not json")).await;
     let unknown = br#"{"event": "UserUpdated", "id": 7, "name": "Ada", "email": "a@example.com", "datetime": "2025-11-09 14:04:00.000001"}"#;
     publish_raw(&producer, &topic, Some(0), None, Some(unknown)).await;
-    let high: Vec<i64> = watermarks(&topic, PARTITIONS)
+    let high: Vec<i64> = watermarks(&bootstrap(), &topic, PARTITIONS)
         .into_iter()
         .map(|(_, high)| high)
         .collect();
@@ -124,7 +124,7 @@ async fn health_readiness_and_metrics_follow_the_events_handled() {
         !metrics.contains("coolriel_actor_restarts_total{"),
         "{metrics}"
     );
-    assert_eq!(committed(&topic, &group, PARTITIONS), high);
+    assert_eq!(committed(&bootstrap(), &topic, &group, PARTITIONS), high);
 
     // Unknown routes and methods: JSON 404.
     for (method, target) in [
@@ -163,7 +163,7 @@ async fn the_gallery_lists_and_serves_the_emails_and_nothing_else() {
         .expect("start");
     let admin = service.admin_addr();
 
-    let producer = producer();
+    let producer = producer(&bootstrap());
     publish(&producer, &user_topic, None, &created(1), None).await;
     publish(&producer, &user_topic, None, &deleted(1), None).await;
     publish(&producer, &order_topic, None, &order_created(12, 1), None).await;
@@ -413,7 +413,7 @@ async fn readiness_names_an_unwritable_output_directory_and_a_handler_that_is_do
     std::fs::rename(&moved, &output).expect("put the directory back");
     assert_eq!(get(admin, "/ready").status, 200);
 
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let boom = EventEnvelope::new(shared_events::Event::UserCreated(UserCreated {
         id: 1,
         name: "boom".into(),
@@ -461,7 +461,7 @@ async fn a_partition_recovering_from_a_panic_is_not_ready_until_it_caught_up() {
     })
     .expect("start");
     let admin = service.admin_addr();
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let users: i64 = 200;
     for id in 1..=users {
         publish(&producer, &topic, Some(0), &created(id), None).await;
@@ -497,11 +497,14 @@ async fn a_partition_recovering_from_a_panic_is_not_ready_until_it_caught_up() {
         )]),
         "{body}"
     );
-    let high = watermarks(&topic, 1)[0].1;
+    let high = watermarks(&bootstrap(), &topic, 1)[0].1;
     eventually(
         "caught up: ready again, everything committed",
         TIMEOUT,
-        || get(admin, "/ready").status == 200 && committed(&topic, &group, 1) == vec![high],
+        || {
+            get(admin, "/ready").status == 200
+                && committed(&bootstrap(), &topic, &group, 1) == vec![high]
+        },
     )
     .await;
     let metrics = get(admin, "/metrics").body;

@@ -99,7 +99,7 @@ async fn the_gallery_lists_and_opens_the_emails_in_a_headless_browser() {
         (2, "Grace <Hopper>", UserType::Employee),
         (3, "Margaret Hamilton", UserType::Manager),
     ];
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let mut placed = Vec::new();
     for (id, name, user_type) in users {
         placed.push(publish(&producer, &topic, None, &user(id, name, user_type), None).await);

@@ -109,7 +109,7 @@ async fn backlog(prefix: &str, users: i64) -> Backlog {
     let topic = unique(prefix);
     let root = tempfile::tempdir().expect("temp dir");
     create_topic(&topic, 3).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     for id in 1..=users {
         publish(&producer, &topic, Some((id % 3) as i32), &created(id), None).await;
     }
@@ -185,11 +185,11 @@ async fn killed_with_sigkill_mid_batch_then_restarted_loses_nothing() {
         .map(|record| record.event.event.aggregate_id())
         .collect();
     assert_eq!(ids.len(), users as usize);
-    let high: Vec<i64> = watermarks(&topic, 3)
+    let high: Vec<i64> = watermarks(&bootstrap(), &topic, 3)
         .into_iter()
         .map(|(_, high)| high)
         .collect();
-    assert_eq!(committed(&topic, &group, 3), high);
+    assert_eq!(committed(&bootstrap(), &topic, &group, 3), high);
     let logs = std::fs::read_to_string(&log).expect("logs");
     assert!(logs.contains("signal received; shutting down"), "{logs}");
     // stderr is a file, not a terminal: no colour codes.
@@ -210,7 +210,7 @@ async fn json_logs_follow_one_event_by_its_id_to_the_email_written() {
         .event_id
         .expect("our events have an id")
         .to_string();
-    let (_, offset) = publish(&producer(), &topic, Some(0), &envelope, None).await;
+    let (_, offset) = publish(&producer(&bootstrap()), &topic, Some(0), &envelope, None).await;
 
     let mut service = spawn_service_with(&topic, &group, &output, &log, &[("LOG_FORMAT", "json")]);
     eventually("the welcome email", TIMEOUT, || {
@@ -269,7 +269,7 @@ async fn runs_from_any_directory_with_its_built_in_templates() {
     let log_dir = tempfile::tempdir().expect("temp dir");
     let log = log_dir.path().join("coolriel.log");
     create_topic(&topic, 1).await;
-    publish(&producer(), &topic, Some(0), &created(5), None).await;
+    publish(&producer(&bootstrap()), &topic, Some(0), &created(5), None).await;
 
     let log_file = File::create(&log).expect("log file");
     let mut service = Command::new(env!("CARGO_BIN_EXE_coolriel"))
@@ -368,12 +368,12 @@ async fn partition_actors_that_panic_mid_batch_are_restarted_and_skip_no_offset(
         count_prefixed(&output, "welcome_", ".html") == users as usize
     })
     .await;
-    let high: Vec<i64> = watermarks(&topic, 3)
+    let high: Vec<i64> = watermarks(&bootstrap(), &topic, 3)
         .into_iter()
         .map(|(_, high)| high)
         .collect();
     eventually("every offset committed", TIMEOUT, || {
-        committed(&topic, &group, 3) == high
+        committed(&bootstrap(), &topic, &group, 3) == high
     })
     .await;
     test_support::process::terminate(&service);
@@ -422,7 +422,7 @@ async fn a_process_whose_actors_keep_panicking_exits_non_zero_and_commits_nothin
     let output = root.path().join("output");
     let log = root.path().join("coolriel.log");
     create_topic(&topic, 1).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     for id in 1..=3 {
         publish(&producer, &topic, Some(0), &created(id), None).await;
     }
@@ -457,7 +457,7 @@ async fn a_process_whose_actors_keep_panicking_exits_non_zero_and_commits_nothin
     assert!(logs.contains("restart budget exhausted"), "{logs}");
     assert_eq!(count_prefixed(&output, "welcome_", ".html"), 0);
     assert_eq!(
-        committed(&topic, &group, 1),
+        committed(&bootstrap(), &topic, &group, 1),
         vec![-1],
         "no offset is committed for a message that was never handled"
     );
@@ -474,7 +474,7 @@ async fn sigterm_with_the_broker_gone_exits_within_the_bound_and_a_restart_loses
     let output = root.path().join("output");
     let log = root.path().join("coolriel.log");
     create_topic_at(&bootstrap, &topic, 1).await;
-    let producer = producer_at(&bootstrap);
+    let producer = producer(&bootstrap);
     for id in 1..=20 {
         publish(&producer, &topic, Some(0), &created(id), None).await;
     }
@@ -488,7 +488,7 @@ async fn sigterm_with_the_broker_gone_exits_within_the_bound_and_a_restart_loses
     })
     .await;
     eventually("their offsets committed", TIMEOUT, || {
-        committed_at(&bootstrap, &topic, &group, 1) == vec![20]
+        committed(&bootstrap, &topic, &group, 1) == vec![20]
     })
     .await;
 
@@ -515,7 +515,7 @@ async fn sigterm_with_the_broker_gone_exits_within_the_bound_and_a_restart_loses
     })
     .await;
     eventually("every offset committed after the restart", TIMEOUT, || {
-        committed_at(&bootstrap, &topic, &group, 1) == vec![25]
+        committed(&bootstrap, &topic, &group, 1) == vec![25]
     })
     .await;
     test_support::process::terminate(&second);

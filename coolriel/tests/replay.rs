@@ -45,7 +45,7 @@ async fn replay_counts_filters_by_time_and_is_deterministic() {
     init_logs();
     let topic = unique("replay");
     create_topic(&topic, 3).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let now = Utc::now().timestamp_millis();
     let hour_ago = now - 3_600_000;
     // An hour ago: users 1..=10 created, 1..=4 deleted. Now: users 11..=15 created.
@@ -195,7 +195,7 @@ async fn replay_reads_both_topics_or_one_and_rebuilds_the_orders() {
     let orders_topic = unique("replay-orders");
     create_topic(&users_topic, 3).await;
     create_topic(&orders_topic, 3).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let base = Utc::now().timestamp_millis() - 3_600_000;
     // Users 1..=4 created, user 4 deleted; orders 1..=6 of users 1..=4, orders 1..=4 paid,
     // order 4 (paid) and order 6 (unpaid) deleted. Timestamps interleave the two topics.

@@ -25,7 +25,7 @@ async fn users_created_and_deleted_across_partitions_get_one_email_each() {
     let group = unique("coolriel");
     let dir = tempfile::tempdir().expect("temp dir");
     create_topic(&topic, PARTITIONS).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let users: i64 = 30;
 
     // Half of the events exist before the service starts (a new group reads from the
@@ -114,14 +114,14 @@ async fn users_created_and_deleted_across_partitions_get_one_email_each() {
     }
 
     // Shutdown committed everything that was handled.
-    let high: Vec<i64> = watermarks(&topic, PARTITIONS)
+    let high: Vec<i64> = watermarks(&bootstrap(), &topic, PARTITIONS)
         .into_iter()
         .map(|(_, high)| high)
         .collect();
-    assert_eq!(committed(&topic, &group, PARTITIONS), high);
+    assert_eq!(committed(&bootstrap(), &topic, &group, PARTITIONS), high);
     // Nothing was dead-lettered.
     assert_eq!(
-        watermarks(&topics::dead_letter_topic(&topic), 1),
+        watermarks(&bootstrap(), &topics::dead_letter_topic(&topic), 1),
         vec![(0, 0)]
     );
 }
@@ -136,7 +136,7 @@ async fn orders_get_one_confirmation_each_and_paid_orders_one_receipt() {
     // No dead-letter topics: the service creates one for each topic it subscribes to.
     create_source_topic(&users_topic, PARTITIONS).await;
     create_source_topic(&orders_topic, PARTITIONS).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let users: i64 = 6;
     let orders: i64 = 18;
     // Orders of users 1..=6 in turn: every user type places some.
@@ -325,13 +325,17 @@ async fn orders_get_one_confirmation_each_and_paid_orders_one_receipt() {
     // Both topics committed to their end (nothing to commit on a partition that got no
     // message), both dead-letter topics exist and are empty.
     for topic in [&users_topic, &orders_topic] {
-        let high: Vec<i64> = watermarks(topic, PARTITIONS)
+        let high: Vec<i64> = watermarks(&bootstrap(), topic, PARTITIONS)
             .into_iter()
             .map(|(_, high)| if high == 0 { -1 } else { high })
             .collect();
-        assert_eq!(committed(topic, &group, PARTITIONS), high, "{topic}");
         assert_eq!(
-            watermarks(&topics::dead_letter_topic(topic), 1),
+            committed(&bootstrap(), topic, &group, PARTITIONS),
+            high,
+            "{topic}"
+        );
+        assert_eq!(
+            watermarks(&bootstrap(), &topics::dead_letter_topic(topic), 1),
             vec![(0, 0)],
             "{topic}.dlq"
         );
@@ -345,7 +349,7 @@ async fn the_labs_own_messages_are_handled_like_ours() {
     let group = unique("coolriel");
     let dir = tempfile::tempdir().expect("temp dir");
     create_topic(&topic, PARTITIONS).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     // Byte for byte what the Python lab publishes: no key, no event_id, no user type.
     let lab_created = br#"{"event": "UserCreated", "id": 7, "name": "Ada Lovelace", "email": "alovelace@example.com", "datetime": "2025-11-09 14:03:12.123456"}"#;
     let lab_unknown = br#"{"event": "UserUpdated", "id": 7, "name": "Ada King", "email": "alovelace@example.com", "datetime": "2025-11-09 14:04:00.000001"}"#;
@@ -400,9 +404,12 @@ async fn the_labs_own_messages_are_handled_like_ours() {
     assert_eq!(history[0].offset, 0);
     assert_eq!(history[1].offset, 2);
     // The skipped message's offset was stored too, and nothing was dead-lettered.
-    assert_eq!(committed(&topic, &group, PARTITIONS), vec![-1, 3, -1]);
     assert_eq!(
-        watermarks(&topics::dead_letter_topic(&topic), 1),
+        committed(&bootstrap(), &topic, &group, PARTITIONS),
+        vec![-1, 3, -1]
+    );
+    assert_eq!(
+        watermarks(&bootstrap(), &topics::dead_letter_topic(&topic), 1),
         vec![(0, 0)]
     );
 }
@@ -414,7 +421,7 @@ async fn poison_messages_are_dead_lettered_and_the_partition_moves_on() {
     let group = unique("coolriel");
     let dir = tempfile::tempdir().expect("temp dir");
     create_topic(&topic, PARTITIONS).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let service = Coolriel::start(config(&topic, &group, dir.path())).expect("start");
 
     publish(&producer, &topic, Some(0), &created(1), None).await;
@@ -452,9 +459,11 @@ async fn poison_messages_are_dead_lettered_and_the_partition_moves_on() {
     })
     .await;
     let dlq = topics::dead_letter_topic(&topic);
-    let letters = tokio::task::spawn_blocking(move || read_topic(&dlq, 6, TIMEOUT))
-        .await
-        .expect("read the dead letters");
+    let letters = tokio::task::spawn_blocking(move || {
+        read_messages(&bootstrap(), &dlq, 6, Duration::ZERO, TIMEOUT)
+    })
+    .await
+    .expect("read the dead letters");
     service.shutdown().await.expect("clean shutdown");
 
     assert_eq!(letters.len(), sent.len());
@@ -493,8 +502,8 @@ async fn poison_messages_are_dead_lettered_and_the_partition_moves_on() {
     }
     let history = history(dir.path());
     assert_eq!(history.len(), 3, "only the three valid events: {history:?}");
-    let high = watermarks(&topic, PARTITIONS)[0].1;
-    assert_eq!(committed(&topic, &group, PARTITIONS)[0], high);
+    let high = watermarks(&bootstrap(), &topic, PARTITIONS)[0].1;
+    assert_eq!(committed(&bootstrap(), &topic, &group, PARTITIONS)[0], high);
 }
 
 /// A test handler whose behaviour is chosen by the user's name.
@@ -550,7 +559,7 @@ async fn failing_handlers_are_retried_then_dead_lettered_and_panics_restart_the_
     })
     .expect("start");
 
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let names = [
         "fails twice",
         "always fails",
@@ -572,9 +581,11 @@ async fn failing_handlers_are_retried_then_dead_lettered_and_panics_restart_the_
     }
 
     let dlq = topics::dead_letter_topic(&topic);
-    let letters = tokio::task::spawn_blocking(move || read_topic(&dlq, 2, TIMEOUT))
-        .await
-        .expect("read the dead letters");
+    let letters = tokio::task::spawn_blocking(move || {
+        read_messages(&bootstrap(), &dlq, 2, Duration::ZERO, TIMEOUT)
+    })
+    .await
+    .expect("read the dead letters");
     eventually("every user handled", TIMEOUT, || {
         count_prefixed(dir.path(), "welcome_", ".html") == names.len()
             && history(dir.path()).len() == names.len()
@@ -656,8 +667,8 @@ async fn failing_handlers_are_retried_then_dead_lettered_and_panics_restart_the_
         dead[&2].1
     );
     assert_eq!(dead[&5].0, "1");
-    let high = watermarks(&topic, PARTITIONS)[0].1;
-    assert_eq!(committed(&topic, &group, PARTITIONS)[0], high);
+    let high = watermarks(&bootstrap(), &topic, PARTITIONS)[0].1;
+    assert_eq!(committed(&bootstrap(), &topic, &group, PARTITIONS)[0], high);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -692,7 +703,7 @@ async fn two_instances_split_the_partitions_and_the_survivor_loses_nothing() {
         .collect();
     assert!(owned_a.is_disjoint(&owned_b), "{owned_a:?} / {owned_b:?}");
 
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let first: i64 = 30;
     for id in 1..=first {
         publish(&producer, &topic, Some((id % 3) as i32), &created(id), None).await;
@@ -726,7 +737,7 @@ async fn two_instances_split_the_partitions_and_the_survivor_loses_nothing() {
     let second = {
         let topic = topic.clone();
         tokio::spawn(async move {
-            let producer = common::producer();
+            let producer = test_support::kafka::producer(&bootstrap());
             for id in first + 1..=2 * first {
                 publish(&producer, &topic, Some((id % 3) as i32), &created(id), None).await;
             }
@@ -746,11 +757,11 @@ async fn two_instances_split_the_partitions_and_the_survivor_loses_nothing() {
     .await;
     b.shutdown().await.expect("b stops cleanly");
 
-    let high: Vec<i64> = watermarks(&topic, PARTITIONS)
+    let high: Vec<i64> = watermarks(&bootstrap(), &topic, PARTITIONS)
         .into_iter()
         .map(|(_, high)| high)
         .collect();
-    assert_eq!(committed(&topic, &group, PARTITIONS), high);
+    assert_eq!(committed(&bootstrap(), &topic, &group, PARTITIONS), high);
 }
 
 /// The second instance joins while the first is working through a backlog: librdkafka has
@@ -767,7 +778,7 @@ async fn a_second_instance_joining_during_a_backlog_loses_nothing() {
     create_topic(&topic, PARTITIONS).await;
 
     const USERS: i64 = 1_500;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let sends: Vec<_> = (1..=USERS)
         .map(|id| {
             let (producer, topic) = (&producer, topic.as_str());
@@ -827,7 +838,7 @@ async fn a_second_instance_joining_during_a_backlog_loses_nothing() {
             .collect::<Vec<_>>()
     };
     let finished = tokio::time::timeout(Duration::from_secs(120), async {
-        while committed(&topic, &group, PARTITIONS) != high {
+        while committed(&bootstrap(), &topic, &group, PARTITIONS) != high {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     })
@@ -840,7 +851,7 @@ async fn a_second_instance_joining_during_a_backlog_loses_nothing() {
         "{} of {USERS} welcomes written ({handled_by_a_at_join} by a before b joined); \
          committed {:?} of {high:?}; missing ids (first 20): {:?}",
         welcomes(),
-        committed(&topic, &group, PARTITIONS),
+        committed(&bootstrap(), &topic, &group, PARTITIONS),
         &missing[..missing.len().min(20)]
     );
 
@@ -880,7 +891,7 @@ async fn a_topic_created_after_start_up_is_consumed_too() {
     let group = unique("coolriel");
     let dir = tempfile::tempdir().expect("temp dir");
     create_topic(&users_topic, PARTITIONS).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let service = Coolriel::start(config_for(
         &[users_topic.as_str(), orders_topic.as_str()],
         &group,
@@ -904,7 +915,7 @@ async fn a_topic_created_after_start_up_is_consumed_too() {
     service.shutdown().await.expect("clean shutdown");
     // Its dead-letter topic was created at start-up, with the other one.
     assert_eq!(
-        watermarks(&topics::dead_letter_topic(&orders_topic), 1),
+        watermarks(&bootstrap(), &topics::dead_letter_topic(&orders_topic), 1),
         vec![(0, 0)]
     );
     assert_eq!(history(dir.path()).len(), 2);
