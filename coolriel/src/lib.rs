@@ -67,9 +67,9 @@
 //!   `GET /emails/{file}` serves one email, and nothing but the emails; `GET /history` the
 //!   last history records; `GET /preview` lists the 12 template variants and
 //!   `GET /preview/{name}` (`welcome_client`, `payment_receipt_manager.txt`, ...) renders
-//!   one with sample data (404 JSON for an unknown name). `tests/gallery_browser.rs`
-//!   checks the page's DOM in headless chromium (cards, events, filters) and keeps a
-//!   screenshot (`<target>/test-artifacts/gallery.png`).
+//!   one with sample data (404 JSON for an unknown name).
+//!   `tests/coolriel/gallery_browser.rs` checks the page's DOM in headless chromium
+//!   (cards, events, filters) and keeps a screenshot (`<target>/test-artifacts/gallery.png`).
 //! - [`metrics`]: [`Metrics`], the Prometheus families (prefix `coolriel`): events by
 //!   type and outcome, handler latency, dead letters, retries, actor restarts, and per
 //!   owned partition the committed offset, high watermark and lag, read from the broker

@@ -3,12 +3,10 @@
 //! partition recovering from a panic), metrics after real events (counts, committed
 //! offsets, lag), the email gallery and the files it refuses to serve.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use coolriel::{Config, Coolriel, EventContext, EventHandler, HandlerActor, HandlerError};
 use shared_events::{EventEnvelope, UserCreated};
 

@@ -11,17 +11,15 @@
 //!
 //! "Create users through the API": the store manager's API is another crate, so this
 //! test publishes the `UserCreated` events it would publish (same key, headers and
-//! payload, see `common::publish`) straight to the test's topic; the store manager's own
+//! payload, see `test_support::kafka::publish`) straight to the test's topic; the store manager's own
 //! tests cover the API → topic half.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use test_support::browser::{browse, chromium, dump_dom};
 
-use common::*;
+use crate::helpers::*;
 use coolriel::Coolriel;
 use shared_events::{Event, EventEnvelope, UserCreated, UserDeleted, UserType};
 

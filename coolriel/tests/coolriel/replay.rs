@@ -1,13 +1,11 @@
 //! `coolriel replay` against the real broker: counts, `--since`/`--until`, determinism,
 //! both topics or one (`--topic`), the users and orders projections.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::helpers::*;
 use chrono::{DateTime, SecondsFormat, Utc};
-use common::*;
 use coolriel::{ReplayOptions, replay};
 
 /// Run the built binary's `replay` with `COOLRIEL_TOPICS=topics`; returns its stdout.

@@ -4,7 +4,6 @@
 //! publish, the history written, and the marker phrase of each template variant. The
 //! tests run against the real broker (`KAFKA_BOOTSTRAP_SERVERS`, default 127.0.0.1:9092);
 //! every test gets its own random topic and group, and a missing broker fails them.
-#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,31 +14,31 @@ use shared_events::{
     Event, EventEnvelope, Money, OrderCreated, OrderDeleted, OrderItem, OrderPaid, UserCreated,
     UserDeleted, UserType, topics,
 };
-pub use test_support::http::{HttpAnswer, get, http, sample};
-pub use test_support::kafka::{
+pub(crate) use test_support::http::{get, http, sample};
+pub(crate) use test_support::kafka::{
     bootstrap, committed, header, producer, publish, publish_raw, read_messages, watermarks,
 };
-pub use test_support::{count_prefixed, eventually, files, init_logs, unique};
+pub(crate) use test_support::{count_prefixed, eventually, files, init_logs, unique};
 
-pub const TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 
-pub fn templates_dir() -> PathBuf {
+pub(crate) fn templates_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates")
 }
 
 /// A topic with `partitions` partitions, and its dead-letter topic.
-pub async fn create_topic(topic: &str, partitions: i32) {
+pub(crate) async fn create_topic(topic: &str, partitions: i32) {
     create_topic_at(&bootstrap(), topic, partitions).await;
 }
 
 /// [`create_topic`] on the broker at `bootstrap`.
-pub async fn create_topic_at(bootstrap: &str, topic: &str, partitions: i32) {
+pub(crate) async fn create_topic_at(bootstrap: &str, topic: &str, partitions: i32) {
     let dlq = topics::dead_letter_topic(topic);
     test_support::kafka::create_topics(bootstrap, &[(topic, partitions), (dlq.as_str(), 1)]).await;
 }
 
 /// A topic with `partitions` partitions and no dead-letter topic (the service creates it).
-pub async fn create_source_topic(topic: &str, partitions: i32) {
+pub(crate) async fn create_source_topic(topic: &str, partitions: i32) {
     test_support::kafka::create_topic(&bootstrap(), topic, partitions).await;
 }
 
@@ -47,12 +46,12 @@ pub async fn create_source_topic(topic: &str, partitions: i32) {
 /// short retry and session timings, an admin server on a free port, and the plain-text
 /// part of each email written too (so the tests check both files of every email; the
 /// default, HTML only, is checked by `service.rs`'s lab-messages test).
-pub fn config(topic: &str, group: &str, output_dir: &Path) -> Config {
+pub(crate) fn config(topic: &str, group: &str, output_dir: &Path) -> Config {
     config_for(&[topic], group, output_dir)
 }
 
 /// [`config`] with several topics (a user topic and an order topic).
-pub fn config_for(topics: &[&str], group: &str, output_dir: &Path) -> Config {
+pub(crate) fn config_for(topics: &[&str], group: &str, output_dir: &Path) -> Config {
     Config {
         bootstrap_servers: bootstrap(),
         group_id: group.to_owned(),
@@ -74,11 +73,11 @@ pub fn config_for(topics: &[&str], group: &str, output_dir: &Path) -> Config {
     }
 }
 
-pub fn user_type_of(id: i64) -> UserType {
+pub(crate) fn user_type_of(id: i64) -> UserType {
     UserType::ALL[(id % 3) as usize]
 }
 
-pub fn created(id: i64) -> EventEnvelope {
+pub(crate) fn created(id: i64) -> EventEnvelope {
     EventEnvelope::new(Event::UserCreated(UserCreated {
         id,
         name: format!("User {id}"),
@@ -87,7 +86,7 @@ pub fn created(id: i64) -> EventEnvelope {
     }))
 }
 
-pub fn deleted(id: i64) -> EventEnvelope {
+pub(crate) fn deleted(id: i64) -> EventEnvelope {
     EventEnvelope::new(Event::UserDeleted(UserDeleted {
         id,
         name: format!("User {id}"),
@@ -97,7 +96,7 @@ pub fn deleted(id: i64) -> EventEnvelope {
 }
 
 /// The lines of order `id`: one to three products, with exact amounts.
-pub fn order_items(id: i64) -> Vec<OrderItem> {
+pub(crate) fn order_items(id: i64) -> Vec<OrderItem> {
     (1..=(id % 3) + 1)
         .map(|line| {
             let product_id = id * 10 + line;
@@ -114,7 +113,7 @@ pub fn order_items(id: i64) -> Vec<OrderItem> {
         .collect()
 }
 
-pub fn order_total(id: i64) -> Money {
+pub(crate) fn order_total(id: i64) -> Money {
     order_items(id)
         .iter()
         .try_fold(Money::ZERO, |total, item| {
@@ -124,7 +123,7 @@ pub fn order_total(id: i64) -> Money {
 }
 
 /// Order `id` of user `user_id` (whose type is [`user_type_of`] the user).
-pub fn order_created(id: i64, user_id: i64) -> EventEnvelope {
+pub(crate) fn order_created(id: i64, user_id: i64) -> EventEnvelope {
     EventEnvelope::new(Event::OrderCreated(OrderCreated {
         id,
         user_id,
@@ -136,7 +135,7 @@ pub fn order_created(id: i64, user_id: i64) -> EventEnvelope {
     }))
 }
 
-pub fn order_paid(id: i64, user_id: i64) -> EventEnvelope {
+pub(crate) fn order_paid(id: i64, user_id: i64) -> EventEnvelope {
     EventEnvelope::new(Event::OrderPaid(OrderPaid {
         id,
         user_id,
@@ -148,7 +147,7 @@ pub fn order_paid(id: i64, user_id: i64) -> EventEnvelope {
     }))
 }
 
-pub fn order_deleted(id: i64, user_id: i64, was_paid: bool) -> EventEnvelope {
+pub(crate) fn order_deleted(id: i64, user_id: i64, was_paid: bool) -> EventEnvelope {
     EventEnvelope::new(Event::OrderDeleted(OrderDeleted {
         id,
         user_id,
@@ -162,7 +161,7 @@ pub fn order_deleted(id: i64, user_id: i64, was_paid: bool) -> EventEnvelope {
 }
 
 /// The history lines written so far (whole lines only).
-pub fn history(dir: &Path) -> Vec<HistoryRecord> {
+pub(crate) fn history(dir: &Path) -> Vec<HistoryRecord> {
     let Ok(text) = std::fs::read_to_string(dir.join("history.jsonl")) else {
         return Vec::new();
     };
@@ -175,7 +174,7 @@ pub fn history(dir: &Path) -> Vec<HistoryRecord> {
 }
 
 /// The marker phrase of each template variant, to check the right one was used.
-pub fn welcome_marker(user_type: UserType) -> &'static str {
+pub(crate) fn welcome_marker(user_type: UserType) -> &'static str {
     match user_type {
         UserType::Client => "Merci d'avoir visité notre magasin",
         UserType::Employee => "Salut et bienvenue dans l'équipe !",
@@ -183,7 +182,7 @@ pub fn welcome_marker(user_type: UserType) -> &'static str {
     }
 }
 
-pub fn goodbye_marker(user_type: UserType) -> &'static str {
+pub(crate) fn goodbye_marker(user_type: UserType) -> &'static str {
     match user_type {
         UserType::Client => "Merci d'avoir magasiné chez nous",
         UserType::Employee => "Merci pour tout",
@@ -191,7 +190,7 @@ pub fn goodbye_marker(user_type: UserType) -> &'static str {
     }
 }
 
-pub fn confirmation_marker(user_type: UserType) -> &'static str {
+pub(crate) fn confirmation_marker(user_type: UserType) -> &'static str {
     match user_type {
         UserType::Client => "Merci d'avoir fait vos achats chez nous",
         UserType::Employee => "Merci pour ta commande",
@@ -199,7 +198,7 @@ pub fn confirmation_marker(user_type: UserType) -> &'static str {
     }
 }
 
-pub fn receipt_marker(user_type: UserType) -> &'static str {
+pub(crate) fn receipt_marker(user_type: UserType) -> &'static str {
     match user_type {
         UserType::Client => "nous avons bien reçu votre paiement",
         UserType::Employee => "Ton paiement est bien reçu",

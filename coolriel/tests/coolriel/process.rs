@@ -5,14 +5,12 @@
 //! and a process whose actors keep panicking exits non-zero; with its broker gone, a
 //! SIGTERM still ends the process within `COOLRIEL_SHUTDOWN_TIMEOUT_MS`.
 
-mod common;
-
 use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::*;
 use test_support::PrivateBroker;
 
 /// Start `coolriel` (the service) with its output in `output` and its logs in `log`.

@@ -1,15 +1,13 @@
 //! The service in-process against the real broker: emails, history, ordering, commits,
 //! the lab's format, poison messages, failing and panicking handlers, two instances.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::helpers::*;
 use actix::Supervisor;
-use common::*;
 use coolriel::{
     Config, Coolriel, EventContext, EventHandler, HandlerActor, HandlerError, SyncBatch,
 };
