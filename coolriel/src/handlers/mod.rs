@@ -1,17 +1,17 @@
-//! Handlers: the work done for each event, and the supervised actor that runs it.
+//! Handlers: the work done for each event, and the supervised actor that runs them all.
 //!
 //! A handler is a plain synchronous [`EventHandler`]; [`HandlerActor`] runs it as an actix
 //! actor meant to be started under [`actix::Supervisor`] (see [`actor`]: panics become
 //! restarts, work is made durable in batches before it is acknowledged). Every handler of
 //! the service runs in one:
 //!
-//! | actor (name in logs and metrics) | handler                          | event           |
-//! |----------------------------------|----------------------------------|-----------------|
-//! | [`UserCreatedActor`]             | [`Emails`]`<UserCreated>`: welcome              | `UserCreated`   |
-//! | [`UserDeletedActor`]             | [`Emails`]`<UserDeleted>`: goodbye              | `UserDeleted`   |
-//! | [`OrderCreatedActor`]            | [`Emails`]`<OrderCreated>`: order confirmation  | `OrderCreated`  |
-//! | [`OrderPaidActor`]               | [`Emails`]`<OrderPaid>`: payment receipt        | `OrderPaid`     |
-//! | [`HistoryActor`]                 | [`History`]: a line of `history.jsonl`          | every event     |
+//! | actor (name in logs and metrics) | handler                                        | event          |
+//! |----------------------------------|------------------------------------------------|----------------|
+//! | [`UserCreatedActor`]             | [`Emails`]`<UserCreated>`: welcome             | `UserCreated`  |
+//! | [`UserDeletedActor`]             | [`Emails`]`<UserDeleted>`: goodbye             | `UserDeleted`  |
+//! | [`OrderCreatedActor`]            | [`Emails`]`<OrderCreated>`: order confirmation | `OrderCreated` |
+//! | [`OrderPaidActor`]               | [`Emails`]`<OrderPaid>`: payment receipt       | `OrderPaid`    |
+//! | [`HistoryActor`]                 | [`History`]: a line of `history.jsonl`         | every event    |
 //!
 //! # Durable in batches
 //! A message is acknowledged once its work is durable, since the acknowledgement lets the

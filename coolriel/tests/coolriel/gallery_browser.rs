@@ -17,11 +17,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use coolriel::Coolriel;
+use shared_events::{Event, EventEnvelope, UserCreated, UserDeleted, UserType};
 use test_support::browser::{browse, chromium, dump_dom};
 
 use crate::helpers::*;
-use coolriel::Coolriel;
-use shared_events::{Event, EventEnvelope, UserCreated, UserDeleted, UserType};
 
 /// Where the screenshot is kept: under the target directory, next to `tmp`.
 fn artifact_path() -> PathBuf {

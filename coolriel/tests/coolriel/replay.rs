@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::*;
 use chrono::{DateTime, SecondsFormat, Utc};
 use coolriel::{ReplayOptions, replay};
+
+use crate::helpers::*;
 
 /// Run the built binary's `replay` with `COOLRIEL_TOPICS=topics`; returns its stdout.
 fn replay_cli(topics: &str, output_dir: &Path, extra: &[&str]) -> String {
