@@ -83,8 +83,9 @@
 //! # Following one event
 //! The work for each message runs in an `event` span carrying its `event_id` (the id the
 //! store logged with the request that wrote it), `event_type`, `topic`, `partition` and
-//! `offset`, in the partition actor and in every handler actor; each email written is
-//! logged at info (`email written`, with its file) inside it. With `LOG_FORMAT=json` the
+//! `offset`, in the partition actor and in the email actors (the history logs nothing per
+//! event, see [`EventHandler::IN_EVENT_SPAN`]); each email written is logged at info
+//! (`email written`, with its file) inside it. With `LOG_FORMAT=json` the
 //! span's fields are in every line (`span.event_id`), so `grep <event_id>` over the
 //! store's and coolriel's logs gives the request, the publication and the emails.
 //!

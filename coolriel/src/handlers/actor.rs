@@ -202,10 +202,15 @@ impl<H: EventHandler> Handler<Deliver<H::Event>> for HandlerActor<H> {
 
     fn handle(&mut self, message: Deliver<H::Event>, ctx: &mut Self::Context) -> Self::Result {
         let Deliver { event, context } = message;
-        let span = context.span();
-        if let [event_type] = H::Event::EVENT_TYPES {
-            span.record("event_type", event_type.as_str());
-        }
+        let span = if H::IN_EVENT_SPAN {
+            let span = context.span();
+            if let [event_type] = H::Event::EVENT_TYPES {
+                span.record("event_type", event_type.as_str());
+            }
+            span
+        } else {
+            tracing::Span::none()
+        };
         let entered = span.enter();
         let handler = &mut self.handler;
         let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle(event, &context)));

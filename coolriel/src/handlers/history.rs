@@ -103,6 +103,8 @@ impl History {
 impl EventHandler for History {
     type Event = EventEnvelope;
     const NAME: &'static str = "HistoryActor";
+    /// It logs nothing per event (the partition actor's span already covers the message).
+    const IN_EVENT_SPAN: bool = false;
 
     fn handle(&mut self, event: EventEnvelope, context: &EventContext) -> Result<(), HandlerError> {
         let record = HistoryRecord::new(event, context);

@@ -46,6 +46,11 @@ pub trait EventHandler: Unpin + Send + 'static {
     type Event: Routable;
     /// The actor's name in logs, dead-letter reasons and the registry.
     const NAME: &'static str;
+    /// Whether [`EventHandler::handle`] runs in the event's span (`event{event_id, ...}`,
+    /// see [`EventContext::span`]), so that what it logs can be followed by event id. A
+    /// span is made for every message, which is not free: a handler that logs nothing per
+    /// event says false.
+    const IN_EVENT_SPAN: bool = true;
 
     /// Handle one event. Must be idempotent: a message is delivered at least once.
     fn handle(&mut self, event: Self::Event, context: &EventContext) -> Result<(), HandlerError>;
