@@ -56,18 +56,10 @@ fn spawn_service_with(
         .expect("start coolriel")
 }
 
+/// The exit status of `child`; panics (once it is killed) when it does not exit in time.
 fn wait_for_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "coolriel did not exit within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    test_support::process::wait_for_exit(child, timeout)
+        .unwrap_or_else(|| panic!("coolriel did not exit within {timeout:?}"))
 }
 
 /// Every welcome email present is whole: its HTML ends the document, its text is there.
@@ -158,12 +150,7 @@ async fn killed_with_sigkill_mid_batch_then_restarted_loses_nothing() {
 
     // SIGTERM: drain, commit, exit 0 within a few seconds.
     let terminated = Instant::now();
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(second.id().to_string())
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
+    test_support::process::terminate(&second);
     let status = wait_for_exit(&mut second, Duration::from_secs(10));
     assert!(status.success(), "exit status after SIGTERM: {status}");
     assert!(
@@ -217,12 +204,7 @@ async fn json_logs_follow_one_event_by_its_id_to_the_email_written() {
         output.join("welcome_7.html").exists()
     })
     .await;
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(service.id().to_string())
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
+    test_support::process::terminate(&service);
     let status = wait_for_exit(&mut service, Duration::from_secs(10));
     assert!(status.success(), "exit status after SIGTERM: {status}");
 
@@ -325,12 +307,7 @@ fn eventually_or_exit(child: &mut Child, log: &Path, mut done: impl FnMut() -> b
 }
 
 fn kill_term(child: &mut Child) {
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
+    test_support::process::terminate(child);
     let status = wait_for_exit(child, Duration::from_secs(10));
     assert!(status.success(), "exit status after SIGTERM: {status}");
 }
