@@ -23,9 +23,11 @@
 //!   each email handler is a pool of `COOLRIEL_EMAIL_WRITERS` actors), one consumer thread
 //!   (rebalance callbacks), one admin server worker.
 //! - [`kafka`]: the consumer context and its rebalance callbacks, the [`PartitionActor`]
-//!   (one per assigned partition of any topic, fed by that partition's own queue), the
-//!   dead-letter producer, the client settings, and the assignment watchdog (rejoins the
-//!   group when a broken rebalance left this member idle while partitions go unread).
+//!   (one per assigned partition of any topic, fed by that partition's own queue through
+//!   a [`PartitionFeed`](kafka::partition::PartitionFeed); its jobs, retries, restarts and
+//!   drain each in a module of their own), the dead-letter producer, the client settings,
+//!   and the assignment watchdog (rejoins the group when a broken rebalance left this
+//!   member idle while partitions go unread).
 //! - [`offsets`]: [`OffsetTracker`], which says what may be committed while several
 //!   messages of a partition are in flight.
 //! - [`health`]: what readiness knows beyond the broker (the restart budget, partitions
@@ -34,12 +36,16 @@
 //!   [`kafka::partition`] and [`handlers`]); too many restarts within a window stop the
 //!   service with a failure, and [`CoolrielHandle::shutdown`] is bounded in time
 //!   (`COOLRIEL_SHUTDOWN_TIMEOUT_MS`) whatever the broker does.
-//! - [`registry`]: [`Registry`], which maps event types to the actors that handle them,
-//!   and the typed [`Deliver`] message they receive.
-//! - [`handlers`]: [`EventHandler`] and the supervised [`HandlerActor`] that runs one
-//!   (panics become restarts, work is made durable in batches before it is acknowledged);
-//!   the email handlers ([`UserCreatedActor`],
-//!   [`UserDeletedActor`], [`OrderCreatedActor`], [`OrderPaidActor`]) and the
+//! - [`registry`]: [`Registry`], which maps event types to the actors that handle them.
+//! - [`delivery`]: what partition and handler actors exchange: the typed [`Deliver`]
+//!   message (an event and its [`EventContext`]), the [`Routable`] payloads, the
+//!   [`HandlerError`] answer. Below both the registry and the handlers, so that neither
+//!   imports the other.
+//! - [`handlers`]: [`EventHandler`] and the supervised [`HandlerActor`] that runs every
+//!   handler (panics become restarts, work is made durable in batches before it is
+//!   acknowledged): [`Emails`], one email handler for the four kinds, each event type
+//!   saying which email it gets ([`UserCreatedActor`], [`UserDeletedActor`],
+//!   [`OrderCreatedActor`], [`OrderPaidActor`]), and [`History`], run as the
 //!   [`HistoryActor`], which records every event of every topic.
 //! - [`templates`]: the Handlebars email templates (strict mode), 4 kinds × 3 user types ×
 //!   HTML and text, built into the binary (`TEMPLATES_DIR` replaces the whole set with a
@@ -61,9 +67,9 @@
 //!   `GET /emails/{file}` serves one email, and nothing but the emails; `GET /history` the
 //!   last history records; `GET /preview` lists the 12 template variants and
 //!   `GET /preview/{name}` (`welcome_client`, `payment_receipt_manager.txt`, ...) renders
-//!   one with sample data (404 JSON for an unknown name). `tests/gallery_browser.rs`
-//!   checks the page's DOM in headless chromium (cards, events, filters) and keeps a
-//!   screenshot (`<target>/test-artifacts/gallery.png`).
+//!   one with sample data (404 JSON for an unknown name).
+//!   `tests/coolriel/gallery_browser.rs` checks the page's DOM in headless chromium
+//!   (cards, events, filters) and keeps a screenshot (`<target>/test-artifacts/gallery.png`).
 //! - [`metrics`]: [`Metrics`], the Prometheus families (prefix `coolriel`): events by
 //!   type and outcome, handler latency, dead letters, retries, actor restarts, and per
 //!   owned partition the committed offset, high watermark and lag, read from the broker
@@ -77,8 +83,9 @@
 //! # Following one event
 //! The work for each message runs in an `event` span carrying its `event_id` (the id the
 //! store logged with the request that wrote it), `event_type`, `topic`, `partition` and
-//! `offset`, in the partition actor and in every handler actor; each email written is
-//! logged at info (`email written`, with its file) inside it. With `LOG_FORMAT=json` the
+//! `offset`, in the partition actor and in the email actors (the history logs nothing per
+//! event, see [`EventHandler::IN_EVENT_SPAN`]); each email written is logged at info
+//! (`email written`, with its file) inside it. With `LOG_FORMAT=json` the
 //! span's fields are in every line (`span.event_id`), so `grep <event_id>` over the
 //! store's and coolriel's logs gives the request, the publication and the emails.
 //!
@@ -91,6 +98,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod handlers;
 pub mod health;
 pub mod kafka;
@@ -105,16 +113,15 @@ pub mod templates;
 mod wait_group;
 
 pub use config::{Config, ConfigError, RetryPolicy};
-pub use handlers::email::{
-    GoodbyeEmails, OrderConfirmationEmails, OrderCreatedActor, OrderPaidActor,
-    PaymentReceiptEmails, UserCreatedActor, UserDeletedActor, WelcomeEmails,
+pub use delivery::{Deliver, EventContext, HandlerError, Routable};
+pub use handlers::{
+    EmailEvent, Emails, EventHandler, HandlerActor, History, HistoryActor, HistoryRecord,
+    OrderCreatedActor, OrderPaidActor, SyncBatch, UserCreatedActor, UserDeletedActor,
 };
-pub use handlers::history::{HistoryActor, HistoryRecord};
-pub use handlers::{EventHandler, HandlerActor, HandlerError, SyncBatch};
 pub use kafka::partition::PartitionActor;
 pub use metrics::Metrics;
 pub use offsets::OffsetTracker;
-pub use registry::{Deliver, EventContext, Registry, Routable};
+pub use registry::Registry;
 pub use replay::{ReplayError, ReplayOptions, ReplaySummary, replay};
 pub use service::{Coolriel, CoolrielHandle, ServiceError, ShutdownProgress, StartError};
 pub use templates::{EmailKind, Templates};

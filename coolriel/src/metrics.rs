@@ -32,7 +32,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// `outcome` of a message that every handler acknowledged.
 pub const OUTCOME_OK: &str = "ok";
@@ -111,72 +111,79 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
 }
 
+/// `metric`, registered in `registry` under `name` (prefixed) with its `help` text.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// The gauges of each owned partition: its committed offset, high watermark and lag.
+fn partition_gauges(registry: &mut Registry) -> [Family<PartitionLabels, Gauge>; 3] {
+    [
+        (
+            "partition_committed_offset",
+            "The group's committed offset of an owned partition (the next offset to handle)",
+        ),
+        (
+            "partition_high_watermark",
+            "The end offset of an owned partition, as last read from the broker",
+        ),
+        (
+            "partition_lag",
+            "Messages of an owned partition not committed yet (high watermark - committed offset)",
+        ),
+    ]
+    .map(|(name, help)| registered(registry, name, help, Family::default()))
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("coolriel");
-        let events = Family::<EventLabels, Counter>::default();
-        registry.register(
+        let events = registered(
+            &mut registry,
             "events_handled",
             "Messages done, by event type and outcome (ok, dead_lettered, skipped)",
-            events.clone(),
+            Family::<EventLabels, Counter>::default(),
         );
-        let handler_seconds =
-            Family::<ActorLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_histogram,
-            );
-        registry.register(
+        let handler_seconds = registered(
+            &mut registry,
             "handler_duration_seconds",
             "Time from sending an event to a handler actor to its answer, per attempt",
-            handler_seconds.clone(),
+            Family::<ActorLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            ),
         );
-        let dead_letters = Counter::default();
-        registry.register(
+        let dead_letters = registered(
+            &mut registry,
             "dead_letters",
             "Messages sent to a dead-letter topic (undecodable, or failed after retries)",
-            dead_letters.clone(),
+            Counter::default(),
         );
-        let retries = Family::<ActorLabels, Counter>::default();
-        registry.register(
+        let retries = registered(
+            &mut registry,
             "handler_retries",
             "Failed deliveries to a handler actor that were tried again",
-            retries.clone(),
+            Family::<ActorLabels, Counter>::default(),
         );
-        let restarts = Family::<ActorLabels, Counter>::default();
-        registry.register(
+        let restarts = registered(
+            &mut registry,
             "actor_restarts",
             "Actors (handlers, partition actors) restarted by their supervisor after a panic",
-            restarts.clone(),
+            Family::<ActorLabels, Counter>::default(),
         );
-        let assigned_partitions = Gauge::default();
-        registry.register(
+        let assigned_partitions = registered(
+            &mut registry,
             "assigned_partitions",
             "Partitions this instance owns",
-            assigned_partitions.clone(),
+            Gauge::default(),
         );
-        let group_rejoins = Counter::default();
-        registry.register(
+        let group_rejoins = registered(
+            &mut registry,
             "group_rejoins",
             "Times the assignment watchdog rejoined the group after a rebalance left this member without partitions",
-            group_rejoins.clone(),
+            Counter::default(),
         );
-        let committed = Family::<PartitionLabels, Gauge>::default();
-        registry.register(
-            "partition_committed_offset",
-            "The group's committed offset of an owned partition (the next offset to handle)",
-            committed.clone(),
-        );
-        let high_watermark = Family::<PartitionLabels, Gauge>::default();
-        registry.register(
-            "partition_high_watermark",
-            "The end offset of an owned partition, as last read from the broker",
-            high_watermark.clone(),
-        );
-        let lag = Family::<PartitionLabels, Gauge>::default();
-        registry.register(
-            "partition_lag",
-            "Messages of an owned partition not committed yet (high watermark - committed offset)",
-            lag.clone(),
-        );
+        let [committed, high_watermark, lag] = partition_gauges(&mut registry);
         Metrics {
             registry,
             events,

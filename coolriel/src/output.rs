@@ -14,12 +14,13 @@
 //! another OS) every new file takes the temporary-file-and-rename path too.
 //!
 //! # Why not always a temporary file and a rename
-//! Creating inodes is what email writing costs on ext4 (measured: BENCHMARKS.md, case 7),
-//! and every rename over an existing file also frees an inode. On ext4 without a journal,
-//! the inode allocator skips every inode freed in the last minute (five while its inode
-//! table block is dirty), testing them one by one, so each freed inode makes the following
-//! creations slower. The paths above create one inode per new file and free none when a
-//! re-delivered file is unchanged; a rename costs a second directory update on top.
+//! Creating inodes is what email writing costs on ext4 (measured by the bench's case 7,
+//! `bench/src/cases/lab.rs`), and every rename over an existing file also frees an inode.
+//! On ext4 without a journal, the inode allocator skips every inode freed in the last
+//! minute (five while its inode table block is dirty), testing them one by one, so each
+//! freed inode makes the following creations slower. The paths above create one inode per
+//! new file and free none when a re-delivered file is unchanged; a rename costs a second
+//! directory update on top.
 //!
 //! # Durable
 //! [`OutputDir::publish`] leaves the data in the page cache; [`OutputDir::sync`] later

@@ -1,9 +1,8 @@
-//! Which actors receive which events, and the typed message they receive.
+//! Which actors receive which events.
 //!
-//! A handler actor implements `Handler<Deliver<T>>` for the event type `T` it cares about
-//! (one event struct: [`UserCreated`], [`UserDeleted`], [`OrderCreated`], [`OrderPaid`],
-//! [`OrderDeleted`]; or the whole [`EventEnvelope`] for every event), and one line
-//! registers it:
+//! A handler actor implements `Handler<Deliver<T>>` for the [`Routable`] payload `T` it
+//! cares about (one event struct, such as `UserCreated`, or the whole [`EventEnvelope`] for
+//! every event; the message types are in [`crate::delivery`]), and one line registers it:
 //!
 //! ```text
 //! registry.route::<UserCreated>("UserCreatedActor", user_created.recipient());
@@ -17,105 +16,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix::{MailboxError, Message, Recipient};
+use actix::{MailboxError, Recipient};
 use futures::future::BoxFuture;
-use shared_events::{
-    Event, EventEnvelope, EventType, LabDateTime, OrderCreated, OrderDeleted, OrderPaid,
-    UserCreated, UserDeleted,
-};
-use uuid::Uuid;
+use shared_events::{EventEnvelope, EventType};
 
-use crate::handlers::HandlerError;
+use crate::delivery::{Deliver, EventContext, HandlerError, Routable};
 use crate::metrics::Metrics;
-
-/// Where a message came from, for handlers that log or record it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventContext {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    /// The Kafka key, read as UTF-8 (our keys are aggregate ids: the user id for user
-    /// events, the order id for order events); `None` for the lab's messages.
-    pub key: Option<String>,
-    /// The message timestamp the broker holds (create or log-append time), in ms.
-    pub timestamp_ms: Option<i64>,
-    /// `None` for the lab's messages, which are identified by topic/partition/offset.
-    pub event_id: Option<Uuid>,
-    /// The event's own timestamp, the lab's `datetime` field.
-    pub datetime: LabDateTime,
-}
-
-impl EventContext {
-    /// The span of the work for this message: `event{event_id, event_type, topic,
-    /// partition, offset}`, `event_id` as the store logs it (absent for the lab's
-    /// messages), `event_type` left for the caller to record when it knows it. Entered by
-    /// the partition actor and by each handler actor, so one event can be followed from
-    /// the store's request log to the files written for it.
-    pub fn span(&self) -> tracing::Span {
-        let span = tracing::info_span!(
-            "event",
-            event_id = tracing::field::Empty,
-            event_type = tracing::field::Empty,
-            topic = %self.topic,
-            partition = self.partition,
-            offset = self.offset,
-        );
-        if let Some(event_id) = self.event_id {
-            span.record("event_id", tracing::field::display(event_id));
-        }
-        span
-    }
-}
-
-/// The typed message a handler actor receives: the event it asked for and its origin.
-#[derive(Debug, Clone)]
-pub struct Deliver<T> {
-    pub event: T,
-    pub context: Arc<EventContext>,
-}
-
-impl<T: Send + 'static> Message for Deliver<T> {
-    /// Acknowledgement: `Ok` once the work is durable; an error to retry or dead-letter.
-    type Result = Result<(), HandlerError>;
-}
-
-/// A payload a handler can subscribe to: the event types it covers and how to take it
-/// out of a decoded envelope.
-pub trait Routable: Clone + Send + 'static {
-    const EVENT_TYPES: &'static [EventType];
-    fn extract(envelope: &EventEnvelope) -> Option<Self>;
-}
-
-/// Each event struct is routable on its own: `Event::$name($name)` has type `$name`.
-macro_rules! routable_event {
-    ($($name:ident),+ $(,)?) => {$(
-        impl Routable for $name {
-            const EVENT_TYPES: &'static [EventType] = &[EventType::$name];
-            fn extract(envelope: &EventEnvelope) -> Option<Self> {
-                match &envelope.event {
-                    Event::$name(event) => Some(event.clone()),
-                    _ => None,
-                }
-            }
-        }
-    )+};
-}
-
-routable_event!(
-    UserCreated,
-    UserDeleted,
-    OrderCreated,
-    OrderPaid,
-    OrderDeleted
-);
-
-/// Every event, whole (the history wants them all).
-impl Routable for EventEnvelope {
-    const EVENT_TYPES: &'static [EventType] = &EventType::ALL;
-    fn extract(envelope: &EventEnvelope) -> Option<Self> {
-        Some(envelope.clone())
-    }
-}
 
 /// The answer of one delivery: the handler's own result, or why none came back.
 pub type DeliveryFuture = BoxFuture<'static, Result<Result<(), HandlerError>, MailboxError>>;
@@ -292,10 +198,12 @@ impl std::fmt::Debug for ActorLiveness {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use actix::{Actor, Context, Handler};
-    use shared_events::UserType;
     use std::sync::Mutex;
+
+    use actix::{Actor, Context, Handler};
+    use shared_events::{Event, LabDateTime, UserCreated, UserDeleted, UserType};
+
+    use super::*;
 
     /// Records which payloads it received.
     struct Recorder(Arc<Mutex<Vec<String>>>);
@@ -422,28 +330,5 @@ mod tests {
             assert_eq!(*seen[0].lock().expect("lock"), ["created 1", "created 3"]);
             assert_eq!(*seen[1].lock().expect("lock"), ["created 2", "created 4"]);
         });
-    }
-
-    #[test]
-    fn each_event_struct_is_taken_out_of_its_own_event_only() {
-        use shared_events::Money;
-        let paid = OrderPaid {
-            id: 12,
-            user_id: 7,
-            user_name: "Ada".into(),
-            user_email: "ada@example.com".into(),
-            user_type: UserType::Manager,
-            items: Vec::new(),
-            total: Money::ZERO,
-        };
-        let envelope = EventEnvelope::new(Event::OrderPaid(paid.clone()));
-        assert_eq!(OrderPaid::extract(&envelope), Some(paid));
-        assert_eq!(OrderCreated::extract(&envelope), None);
-        assert_eq!(OrderDeleted::extract(&envelope), None);
-        assert_eq!(UserCreated::extract(&envelope), None);
-        assert_eq!(OrderCreated::EVENT_TYPES, [EventType::OrderCreated]);
-        assert_eq!(OrderPaid::EVENT_TYPES, [EventType::OrderPaid]);
-        assert_eq!(OrderDeleted::EVENT_TYPES, [EventType::OrderDeleted]);
-        assert_eq!(<EventEnvelope as Routable>::EVENT_TYPES, EventType::ALL);
     }
 }

@@ -39,12 +39,12 @@ use std::sync::{Arc, LazyLock};
 
 use arbitrary::{Arbitrary, Unstructured};
 use chrono::DateTime;
-use coolriel::handlers::email::{Mailer, UserView};
+use coolriel::EventContext;
+use coolriel::handlers::email::{EmailSubject, Mailer};
 use coolriel::output::OutputDir;
-use coolriel::registry::EventContext;
 use coolriel::templates::{
     EmailData, EmailKind, Format, OrderEmailData, OrderView, RenderedEmail, Templates,
-    email_file_name,
+    UserView, email_file_name,
 };
 use libfuzzer_sys::fuzz_target;
 use shared_events::{Decoded, Event, LabDateTime, Money, OrderItem, UserType, decode};
@@ -60,14 +60,6 @@ static TEMPLATES: LazyLock<Arc<Templates>> = LazyLock::new(|| {
     }
 });
 
-/// [`OUTPUT_DIR`] opened once, as the service opens its own.
-static OUTPUT: LazyLock<Arc<OutputDir>> = LazyLock::new(|| {
-    Arc::new(
-        OutputDir::open(OUTPUT_DIR.as_path())
-            .unwrap_or_else(|error| panic!("cannot open {}: {error}", OUTPUT_DIR.display())),
-    )
-});
-
 static OUTPUT_DIR: LazyLock<PathBuf> = LazyLock::new(|| {
     let dir = match std::env::var_os("COOLRIEL_FUZZ_OUTPUT_DIR") {
         Some(dir) => PathBuf::from(dir),
@@ -80,6 +72,12 @@ static OUTPUT_DIR: LazyLock<PathBuf> = LazyLock::new(|| {
         );
     }
     dir
+});
+
+/// [`OUTPUT_DIR`], opened once as the service opens its own.
+static OUTPUT: LazyLock<Arc<OutputDir>> = LazyLock::new(|| match OutputDir::open(OUTPUT_DIR.as_path()) {
+    Ok(output) => Arc::new(output),
+    Err(error) => panic!("cannot open {}: {error}", OUTPUT_DIR.display()),
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -348,7 +346,7 @@ fn write_with_mailer(case: &Case) -> RenderedEmail {
     // A mailer per case, as cheap as a handler's (the templates are shared): its list of
     // files to sync stays short, and the files are whole once renamed into place, which is
     // all this checks (durability is `Mailer::sync`'s, not fuzzed).
-    let mut mailer = Mailer::new(Arc::clone(&TEMPLATES), Arc::clone(&OUTPUT)).with_text_files(true);
+    let mut mailer = Mailer::new(Arc::clone(&TEMPLATES), Arc::clone(&OUTPUT));
     let dir = OUTPUT_DIR.as_path();
     let context = EventContext {
         topic: "user-events".to_owned(),
@@ -360,7 +358,7 @@ fn write_with_mailer(case: &Case) -> RenderedEmail {
         datetime: case.when,
     };
     let written = if case.is_order() {
-        mailer.send_order(case.kind, case.order_view(), &context)
+        mailer.send(case.kind, EmailSubject::Order(case.order_view()), &context)
     } else {
         let user = UserView {
             id: case.id,
@@ -368,7 +366,7 @@ fn write_with_mailer(case: &Case) -> RenderedEmail {
             email: &case.email,
             user_type: case.user_type,
         };
-        mailer.send_user(case.kind, user, &context)
+        mailer.send(case.kind, EmailSubject::User(user), &context)
     };
     // A render error (the data lacks a field a strict template uses) would be a permanent
     // failure: the event dead-lettered, its email never written.

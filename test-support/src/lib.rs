@@ -4,7 +4,9 @@
 //!
 //! # Layout
 //! - [`database`]: [`TestDatabase`], a fresh SQLite file or MariaDB database per test.
-//! - [`kafka`]: the shared broker's address, per-test topics, reading a whole topic.
+//! - [`kafka`]: the shared broker's address, per-test topics, publishing events (as the
+//!   store manager does) or raw bytes, reading a whole topic, its watermarks and a group's
+//!   committed offsets.
 //! - [`broker`]: [`PrivateBroker`], a tansu process of the test's own that it may stop
 //!   and restart (outage tests), so the shared broker is never disturbed.
 //! - [`mariadb`]: [`PrivateMariaDb`], the same for the database.
@@ -12,11 +14,16 @@
 //! - [`settings`]: a binary's `--help` list of settings against its parser and `.env.example`.
 //! - [`process`]: the services' binaries as children: the port they bound themselves
 //!   (read from their log), SIGTERM, waiting for an exit.
+//! - [`http`]: a raw HTTP/1.1 request (sent as written, so path tricks reach the server)
+//!   and one sample of a Prometheus text exposition.
+//! - Here: [`unique`] names, [`init_logs`], [`eventually`], and the files of a directory
+//!   ([`files`], [`count_prefixed`]).
 #![allow(clippy::unwrap_used)]
 
 pub mod broker;
 pub mod browser;
 pub mod database;
+pub mod http;
 pub mod kafka;
 pub mod mariadb;
 pub mod process;
@@ -26,9 +33,56 @@ pub use broker::PrivateBroker;
 pub use database::{Backend, TestDatabase};
 pub use mariadb::PrivateMariaDb;
 
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 /// `prefix-<random>`: topic, group and database names that never collide between tests.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Logs go through the test harness, shown for a failing test only; `RUST_LOG` chooses
+/// what is logged (default: info, librdkafka's own lines from warn).
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// Polls `check` every 50 ms until it holds; panics after `timeout` naming `what`.
+pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The names of the files in `dir` (none when it cannot be read).
+pub fn files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How many files of `dir` are named `prefix…suffix`.
+pub fn count_prefixed(dir: &Path, prefix: &str, suffix: &str) -> usize {
+    files(dir)
+        .iter()
+        .filter(|name| name.starts_with(prefix) && name.ends_with(suffix))
+        .count()
 }
 
 /// A TCP port nobody listens on right now: a candidate only, for a server that cannot bind

@@ -32,6 +32,7 @@ use std::time::Duration;
 use actix_web::body::BoxBody;
 use actix_web::dev::{Server, ServerHandle, Service, ServiceRequest, ServiceResponse};
 use actix_web::error::{InternalError, PathError, QueryPayloadError};
+use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures::future::LocalBoxFuture;
 use serde_json::json;
@@ -42,7 +43,7 @@ use crate::kafka::context::{self, PartitionMap};
 use crate::kafka::monitor::Monitor;
 use crate::metrics::Metrics;
 use crate::registry::ActorLiveness;
-use crate::templates::Templates;
+use crate::templates::{Format, Templates};
 
 /// The most time one refresh of the partition gauges may take.
 const REFRESH_BUDGET: Duration = Duration::from_secs(2);
@@ -161,8 +162,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/ready", web::get().to(readiness::readiness))
         .route("/metrics", web::get().to(metrics))
         .route("/", web::get().to(gallery::index))
-        .route("/emails/{file}", web::get().to(gallery::email))
-        .route("/history", web::get().to(gallery::history))
+        .route("/emails/{file}", web::get().to(gallery::files::email))
+        .route("/history", web::get().to(gallery::files::history))
         .route("/preview", web::get().to(preview::index))
         .route("/preview/{template}", web::get().to(preview::show));
 }
@@ -193,6 +194,46 @@ pub(crate) fn error_response(
     message: &str,
 ) -> HttpResponse {
     builder.json(json!({ "error": message }))
+}
+
+/// A page rendered through its template, or a 500 JSON error saying `what` could not be
+/// rendered.
+pub(crate) fn html_page<E: std::fmt::Display>(
+    rendered: Result<String, E>,
+    what: &str,
+) -> HttpResponse {
+    match rendered {
+        Ok(page) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(page),
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot render {what}");
+            error_response(
+                HttpResponse::InternalServerError(),
+                &format!("cannot render {what}"),
+            )
+        }
+    }
+}
+
+/// An email (a file written, or a preview) in its format: the emails need no script nor
+/// anything from elsewhere, and a browser must not guess another type.
+pub(crate) fn email_response<B>(format: Format, body: B) -> HttpResponse
+where
+    B: actix_web::body::MessageBody + 'static,
+{
+    let content_type = match format {
+        Format::Html => "text/html; charset=utf-8",
+        Format::Text => "text/plain; charset=utf-8",
+    };
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox",
+        ))
+        .body(body)
 }
 
 /// A path parameter that does not decode (`%FF`) matches no file: 404.

@@ -4,13 +4,12 @@
 //! `welcome_client.html` for the HTML, `welcome_client.txt` for the plain text. An unknown
 //! name is a 404 with a JSON body.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use handlebars::Handlebars;
 use serde::Serialize;
 use shared_events::{LabDateTime, Money, OrderItem, UserType};
 
-use super::{AdminState, error_response};
+use super::{AdminState, email_response, error_response, html_page};
 use crate::templates::{
     EmailData, EmailKind, Format, OrderEmailData, OrderView, Templates, template_name,
 };
@@ -100,18 +99,7 @@ pub fn render_sample(
 
 /// `GET /preview`: the list of variants.
 pub(super) async fn index() -> HttpResponse {
-    match render_index() {
-        Ok(page) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(page),
-        Err(error) => {
-            tracing::warn!(error = %error, "cannot render the preview list");
-            error_response(
-                HttpResponse::InternalServerError(),
-                "cannot render the preview list",
-            )
-        }
-    }
+    html_page(render_index(), "the preview list")
 }
 
 #[derive(Debug, Serialize)]
@@ -147,20 +135,7 @@ pub(super) async fn show(state: web::Data<AdminState>, name: web::Path<String>) 
         return error_response(HttpResponse::NotFound(), "no such template");
     };
     match render_sample(&state.templates, kind, user_type, format) {
-        Ok(body) => {
-            let content_type = match format {
-                Format::Html => "text/html; charset=utf-8",
-                Format::Text => "text/plain; charset=utf-8",
-            };
-            HttpResponse::Ok()
-                .content_type(content_type)
-                .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                .insert_header((
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox",
-                ))
-                .body(body)
-        }
+        Ok(body) => email_response(format, body),
         Err(error) => {
             tracing::warn!(template = %name, error = %error, "cannot render a preview");
             error_response(

@@ -40,23 +40,7 @@ const PROBE_BYTES: usize = 4096;
 
 /// See the module documentation.
 pub(super) async fn readiness(state: web::Data<AdminState>) -> HttpResponse {
-    let monitor = Arc::clone(&state.monitor);
-    let broker = web::block(move || monitor.broker_reachable(READINESS_TIMEOUT));
-    let dir = state.output_dir.clone();
-    let output = web::block(move || probe_output_dir(&dir));
-    let (broker, output) = futures::join!(
-        tokio::time::timeout(READINESS_TIMEOUT * 2, broker),
-        tokio::time::timeout(READINESS_TIMEOUT, output),
-    );
-    let broker = matches!(broker, Ok(Ok(true)));
-    let output = match output {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(error))) => Err(error.to_string()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err(format!(
-            "no answer from the disk within {READINESS_TIMEOUT:?}"
-        )),
-    };
+    let (broker, output) = probe_broker_and_disk(&state).await;
     let handlers_down: Vec<&'static str> = state
         .handlers
         .iter()
@@ -119,6 +103,29 @@ pub(super) async fn readiness(state: web::Data<AdminState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// Whether the broker answers, and whether the output directory takes a write, asked at
+/// once on blocking threads, each within its time.
+async fn probe_broker_and_disk(state: &AdminState) -> (bool, Result<(), String>) {
+    let monitor = Arc::clone(&state.monitor);
+    let broker = web::block(move || monitor.broker_reachable(READINESS_TIMEOUT));
+    let dir = state.output_dir.clone();
+    let output = web::block(move || probe_output_dir(&dir));
+    let (broker, output) = futures::join!(
+        tokio::time::timeout(READINESS_TIMEOUT * 2, broker),
+        tokio::time::timeout(READINESS_TIMEOUT, output),
+    );
+    let broker = matches!(broker, Ok(Ok(true)));
+    let output = match output {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(error))) => Err(error.to_string()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!(
+            "no answer from the disk within {READINESS_TIMEOUT:?}"
+        )),
+    };
+    (broker, output)
 }
 
 /// Write one page to a temporary file in `dir` and remove it. The file is named like the

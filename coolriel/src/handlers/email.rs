@@ -1,6 +1,8 @@
-//! The email handlers, each with the template of the user's type, written as an HTML file
-//! under the output directory (with `COOLRIEL_TEXT_FILES=true`, its plain-text alternative
-//! too, as `.txt` beside it, written first):
+//! The email handler, [`Emails`], one type for the four kinds: each event type says which
+//! email it is answered with ([`EmailEvent`]), rendered with the template of the user's
+//! type and written as an HTML file under the output directory (with
+//! `COOLRIEL_TEXT_FILES=true`, its plain-text alternative too, as `.txt` beside it,
+//! written first):
 //!
 //! | event          | actor                | email              | file                                 |
 //! |----------------|----------------------|--------------------|--------------------------------------|
@@ -10,7 +12,7 @@
 //! | `OrderPaid`    | [`OrderPaidActor`]   | payment receipt    | `receipt_{order_id}.html` (`.txt`)   |
 //!
 //! The text part is off by default: the lab wrote HTML files only, and every extra file is
-//! an extra inode, which is what writing emails costs (BENCHMARKS.md, case 7).
+//! an extra inode, which is what writing emails costs (see [`crate::output`]).
 //!
 //! Each of these actors runs as a pool of `COOLRIEL_EMAIL_WRITERS` workers on threads of
 //! their own (see [`crate::service`]): creating files is kernel work that two threads do
@@ -19,20 +21,119 @@
 //! `OrderDeleted` writes no email: only the history records it. Deleting an order is a store
 //! operation (the stock is put back), not something the customer asked for, and what to
 //! tell them (a cancellation? a refund when `was_paid`?) is a business decision nobody has
-//! made; a handler for it would be one more [`EventHandler`] and one registry line.
+//! made; a handler for it would be one more [`EmailEvent`] and one registry line.
 
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
 use shared_events::{OrderCreated, OrderPaid, UserCreated, UserDeleted, UserType};
 
-use super::{EventHandler, HandlerActor, HandlerError};
+use super::{EventHandler, HandlerActor};
+use crate::delivery::{EventContext, HandlerError, Routable};
 use crate::output::OutputDir;
-use crate::registry::EventContext;
 use crate::templates::{
-    EmailData, EmailKind, Format, OrderEmailData, OrderView, Templates, email_file_name,
+    EmailData, EmailKind, Format, OrderEmailData, OrderView, Templates, UserView, email_file_name,
 };
+
+/// An event answered with one email: which kind, under which actor name, written from
+/// what.
+pub trait EmailEvent: Routable + std::fmt::Debug {
+    /// The email it is answered with.
+    const KIND: EmailKind;
+    /// The name of the actor that writes it, in logs and metrics.
+    const ACTOR: &'static str;
+    /// Whom the email is for and what it shows.
+    fn subject(&self) -> EmailSubject<'_>;
+}
+
+/// What an email is written from: a user (welcome, goodbye) or an order (confirmation,
+/// receipt, with the customer's fields).
+#[derive(Debug, Clone, Copy)]
+pub enum EmailSubject<'a> {
+    User(UserView<'a>),
+    Order(OrderView<'a>),
+}
+
+/// Which email each event gets, under which actor name, written from what.
+macro_rules! email_events {
+    ($($event:ident => $kind:ident, $actor:literal, $subject:ident;)+) => {$(
+        impl EmailEvent for $event {
+            const KIND: EmailKind = EmailKind::$kind;
+            const ACTOR: &'static str = $actor;
+            fn subject(&self) -> EmailSubject<'_> {
+                EmailSubject::$subject(self.into())
+            }
+        }
+    )+};
+}
+
+email_events! {
+    UserCreated => Welcome, "UserCreatedActor", User;
+    UserDeleted => Goodbye, "UserDeletedActor", User;
+    OrderCreated => OrderConfirmation, "OrderCreatedActor", Order;
+    OrderPaid => PaymentReceipt, "OrderPaidActor", Order;
+}
+
+/// The email handler for events `E` (see the module documentation); its files are made
+/// durable by its mailer in batches.
+#[derive(Debug)]
+pub struct Emails<E> {
+    /// Renders the templates of `E::KIND` and writes the files.
+    mailer: Mailer,
+    event: PhantomData<fn(E)>,
+}
+
+impl<E: EmailEvent> Emails<E> {
+    pub fn new(mailer: Mailer) -> Self {
+        Emails {
+            mailer,
+            event: PhantomData,
+        }
+    }
+}
+
+impl<E: EmailEvent> EventHandler for Emails<E> {
+    type Event = E;
+    const NAME: &'static str = E::ACTOR;
+
+    fn handle(&mut self, event: E, context: &EventContext) -> Result<(), HandlerError> {
+        let subject = event.subject();
+        let path = self.mailer.send(E::KIND, subject, context)?;
+        let (user_id, order_id) = match subject {
+            EmailSubject::User(user) => (user.id, None),
+            EmailSubject::Order(order) => (order.user_id, Some(order.order_id)),
+        };
+        // Runs in the event's span (event_id, topic, partition, offset): one line per
+        // email, the end of the trail that starts at the store's request.
+        tracing::info!(
+            actor = Self::NAME,
+            user_id,
+            order_id,
+            file = %path.display(),
+            "email written"
+        );
+        Ok(())
+    }
+
+    fn has_unsynced_work(&self) -> bool {
+        self.mailer.has_unsynced()
+    }
+
+    fn make_durable(&mut self) -> Result<(), HandlerError> {
+        self.mailer.sync()
+    }
+}
+
+/// Writes welcome emails; started under `actix::Supervisor`.
+pub type UserCreatedActor = HandlerActor<Emails<UserCreated>>;
+/// Writes goodbye emails; started under `actix::Supervisor`.
+pub type UserDeletedActor = HandlerActor<Emails<UserDeleted>>;
+/// Writes order confirmations; started under `actix::Supervisor`.
+pub type OrderCreatedActor = HandlerActor<Emails<OrderCreated>>;
+/// Writes payment receipts; started under `actix::Supervisor`.
+pub type OrderPaidActor = HandlerActor<Emails<OrderPaid>>;
 
 /// Renders and writes emails. Each email actor has its own (clones share the templates
 /// and the open output directory, not the files waiting for their sync).
@@ -90,39 +191,37 @@ impl Mailer {
         self.output.path()
     }
 
-    /// Render and write a user email (welcome, goodbye), named after the user's id.
-    pub fn send_user(
+    /// Render and write the `kind` email of `subject`, named after the user's id (welcome,
+    /// goodbye) or the order's (confirmation, receipt).
+    pub fn send(
         &mut self,
         kind: EmailKind,
-        user: UserView<'_>,
+        subject: EmailSubject<'_>,
         context: &EventContext,
     ) -> Result<PathBuf, HandlerError> {
-        let data = EmailData::new(
-            user.id,
-            user.name,
-            user.email,
-            user.user_type,
-            &context.datetime,
-        );
-        self.send(kind, user.user_type, user.id, &data)
-    }
-
-    /// Render and write an order email (confirmation, receipt), named after the order's id.
-    pub fn send_order(
-        &mut self,
-        kind: EmailKind,
-        order: OrderView<'_>,
-        context: &EventContext,
-    ) -> Result<PathBuf, HandlerError> {
-        let data = OrderEmailData::new(order, &context.datetime);
-        self.send(kind, order.user_type, order.order_id, &data)
+        match subject {
+            EmailSubject::User(user) => {
+                let data = EmailData::new(
+                    user.id,
+                    user.name,
+                    user.email,
+                    user.user_type,
+                    &context.datetime,
+                );
+                self.write(kind, user.user_type, user.id, &data)
+            }
+            EmailSubject::Order(order) => {
+                let data = OrderEmailData::new(order, &context.datetime);
+                self.write(kind, order.user_type, order.order_id, &data)
+            }
+        }
     }
 
     /// Render `data` with the `kind` template of `user_type` and write `{prefix}_{id}.html`
     /// (and `.txt` first, with text files on), durable at the next [`Mailer::sync`]. A
     /// render error is permanent (the same event will fail the same way), a write error
     /// transient.
-    fn send(
+    fn write(
         &mut self,
         kind: EmailKind,
         user_type: UserType,
@@ -156,164 +255,3 @@ impl Mailer {
             .join(email_file_name(kind, id, Format::Html)))
     }
 }
-
-/// The two [`EventHandler`] methods of an email handler, whose files are made durable by
-/// its `mailer` in batches.
-macro_rules! durable_through_mailer {
-    () => {
-        fn has_unsynced_work(&self) -> bool {
-            self.mailer.has_unsynced()
-        }
-
-        fn make_durable(&mut self) -> Result<(), HandlerError> {
-            self.mailer.sync()
-        }
-    };
-}
-
-/// The fields of a user both events carry.
-#[derive(Debug, Clone, Copy)]
-pub struct UserView<'a> {
-    pub id: i64,
-    pub name: &'a str,
-    pub email: &'a str,
-    pub user_type: UserType,
-}
-
-/// Welcome email on `UserCreated`.
-#[derive(Debug)]
-pub struct WelcomeEmails {
-    /// Renders the welcome templates and writes the files.
-    mailer: Mailer,
-}
-
-impl WelcomeEmails {
-    pub fn new(mailer: Mailer) -> Self {
-        WelcomeEmails { mailer }
-    }
-}
-
-impl EventHandler for WelcomeEmails {
-    type Event = UserCreated;
-    const NAME: &'static str = "UserCreatedActor";
-    durable_through_mailer!();
-
-    fn handle(&mut self, event: &UserCreated, context: &EventContext) -> Result<(), HandlerError> {
-        let user = UserView {
-            id: event.id,
-            name: &event.name,
-            email: &event.email,
-            user_type: event.user_type,
-        };
-        let path = self.mailer.send_user(EmailKind::Welcome, user, context)?;
-        log_written(Self::NAME, event.id, None, &path);
-        Ok(())
-    }
-}
-
-/// Goodbye email on `UserDeleted`.
-#[derive(Debug)]
-pub struct GoodbyeEmails {
-    /// Renders the goodbye templates and writes the files.
-    mailer: Mailer,
-}
-
-impl GoodbyeEmails {
-    pub fn new(mailer: Mailer) -> Self {
-        GoodbyeEmails { mailer }
-    }
-}
-
-impl EventHandler for GoodbyeEmails {
-    type Event = UserDeleted;
-    const NAME: &'static str = "UserDeletedActor";
-    durable_through_mailer!();
-
-    fn handle(&mut self, event: &UserDeleted, context: &EventContext) -> Result<(), HandlerError> {
-        let user = UserView {
-            id: event.id,
-            name: &event.name,
-            email: &event.email,
-            user_type: event.user_type,
-        };
-        let path = self.mailer.send_user(EmailKind::Goodbye, user, context)?;
-        log_written(Self::NAME, event.id, None, &path);
-        Ok(())
-    }
-}
-
-/// Order confirmation on `OrderCreated`: the items table and the total.
-#[derive(Debug)]
-pub struct OrderConfirmationEmails {
-    /// Renders the order confirmation templates and writes the files.
-    mailer: Mailer,
-}
-
-impl OrderConfirmationEmails {
-    pub fn new(mailer: Mailer) -> Self {
-        OrderConfirmationEmails { mailer }
-    }
-}
-
-impl EventHandler for OrderConfirmationEmails {
-    type Event = OrderCreated;
-    const NAME: &'static str = "OrderCreatedActor";
-    durable_through_mailer!();
-
-    fn handle(&mut self, event: &OrderCreated, context: &EventContext) -> Result<(), HandlerError> {
-        let path = self
-            .mailer
-            .send_order(EmailKind::OrderConfirmation, event.into(), context)?;
-        log_written(Self::NAME, event.user_id, Some(event.id), &path);
-        Ok(())
-    }
-}
-
-/// Payment receipt on `OrderPaid`.
-#[derive(Debug)]
-pub struct PaymentReceiptEmails {
-    /// Renders the payment receipt templates and writes the files.
-    mailer: Mailer,
-}
-
-impl PaymentReceiptEmails {
-    pub fn new(mailer: Mailer) -> Self {
-        PaymentReceiptEmails { mailer }
-    }
-}
-
-impl EventHandler for PaymentReceiptEmails {
-    type Event = OrderPaid;
-    const NAME: &'static str = "OrderPaidActor";
-    durable_through_mailer!();
-
-    fn handle(&mut self, event: &OrderPaid, context: &EventContext) -> Result<(), HandlerError> {
-        let path = self
-            .mailer
-            .send_order(EmailKind::PaymentReceipt, event.into(), context)?;
-        log_written(Self::NAME, event.user_id, Some(event.id), &path);
-        Ok(())
-    }
-}
-
-/// `order_id` is `None` for the user emails.
-fn log_written(actor: &'static str, user_id: i64, order_id: Option<i64>, path: &Path) {
-    // Runs in the event's span (event_id, topic, partition, offset): one line per email,
-    // the end of the trail that starts at the store's request.
-    tracing::info!(
-        actor,
-        user_id,
-        order_id,
-        file = %path.display(),
-        "email written"
-    );
-}
-
-/// Writes welcome emails; started under `actix::Supervisor`.
-pub type UserCreatedActor = HandlerActor<WelcomeEmails>;
-/// Writes goodbye emails; started under `actix::Supervisor`.
-pub type UserDeletedActor = HandlerActor<GoodbyeEmails>;
-/// Writes order confirmations; started under `actix::Supervisor`.
-pub type OrderCreatedActor = HandlerActor<OrderConfirmationEmails>;
-/// Writes payment receipts; started under `actix::Supervisor`.
-pub type OrderPaidActor = HandlerActor<PaymentReceiptEmails>;

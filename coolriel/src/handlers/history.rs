@@ -2,32 +2,25 @@
 //! alike, the [`Registry`](crate::registry::Registry) routes them all here), with where it
 //! came from, appended to `OUTPUT_DIR/history.jsonl`, one JSON object a line.
 //!
-//! Lines are written and fsynced in batches (up to `sync_batch.max_messages` lines, or
-//! whatever arrived within `sync_batch.interval` of the first one; see `Config::sync_batch`), and each message is
-//! acknowledged only after the fsync of its batch: the partition actor stores an offset
-//! only when its line is durable, so the history is at least once too. A crash can leave
-//! half a line at the end; it is cut off when the file is opened again.
+//! [`History`] is an [`EventHandler`] run by the [`HistoryActor`] like any other, one
+//! actor (one writer for the file). It keeps the lines of the messages it handled in
+//! memory and writes and fsyncs them all at once in [`EventHandler::make_durable`], which
+//! the actor calls per batch (up to `sync_batch.max_messages` lines, or whatever arrived
+//! within `sync_batch.interval` of the first one; see [`SyncBatch`](super::SyncBatch)).
+//! Each message is acknowledged only after the fsync of its batch: the partition actor
+//! stores an offset only when its line is durable, so the history is at least once too. A
+//! crash can leave half a line at the end; it is cut off when the file is opened again.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use actix::{
-    Actor, ActorContext as _, AsyncContext as _, Context, Handler, ResponseFuture, Running,
-    SpawnHandle, Supervised,
-};
 use chrono::{DateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 use shared_events::EventEnvelope;
-use tokio::sync::oneshot;
 
-use super::{HandlerError, panic_message};
-use crate::metrics::Metrics;
-use crate::registry::{Deliver, EventContext};
-use crate::wait_group::Token;
+use super::{EventHandler, HandlerActor};
+use crate::delivery::{EventContext, HandlerError};
 
 /// One line of `history.jsonl`, and one entry of the document `coolriel replay` writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,131 +57,41 @@ pub fn format_timestamp(millis: i64) -> Option<String> {
         .map(|instant| instant.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
-/// A line waiting for its batch to be flushed.
-struct Pending {
-    /// The JSON line, newline included.
-    line: Vec<u8>,
-    /// Answered after the fsync of the batch (or its failure).
-    ack: oneshot::Sender<Result<(), HandlerError>>,
-}
-
-/// Appends every event to the history file; started under `actix::Supervisor`.
-pub struct HistoryActor {
+/// Appends every event to the history file (see the module documentation).
+#[derive(Debug)]
+pub struct History {
     /// `OUTPUT_DIR/history.jsonl`.
     path: PathBuf,
     /// Opened on first use and again after an error or a restart, so a failed write
-    /// never leaves the actor with a handle in an unknown state.
+    /// never leaves the handler with a handle in an unknown state.
     file: Option<File>,
-    /// Lines received since the last flush, each with the acknowledgement to send once
-    /// it is durable.
-    pending: Vec<Pending>,
-    /// The flush scheduled for the current batch, if any.
-    flush_timer: Option<SpawnHandle>,
-    /// Flush as soon as this many lines wait.
-    max_batch: usize,
-    /// Flush this long after the first line of a batch arrived.
-    flush_interval: Duration,
-    /// Dropped with the actor, so the service's shutdown can wait until it stopped.
-    _watch: Option<Token>,
-    /// Where restarts are counted, if anywhere.
-    metrics: Option<Arc<Metrics>>,
-    /// The panic that caused the coming restart, and how many restarts came before.
-    restart_cause: Option<String>,
-    restarts: u32,
+    /// The lines handled since the last [`EventHandler::make_durable`], each whole with
+    /// its newline: written together, after the file's last whole line.
+    waiting: Vec<u8>,
+    /// How many lines `waiting` holds, for the logs.
+    lines: usize,
 }
 
-impl std::fmt::Debug for HistoryActor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HistoryActor")
-            .field("path", &self.path)
-            .field("pending", &self.pending.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl HistoryActor {
-    pub const NAME: &'static str = "HistoryActor";
-
-    pub fn new(path: impl Into<PathBuf>, max_batch: usize, flush_interval: Duration) -> Self {
-        HistoryActor {
+impl History {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        History {
             path: path.into(),
             file: None,
-            pending: Vec::new(),
-            flush_timer: None,
-            max_batch: max_batch.max(1),
-            flush_interval,
-            _watch: None,
-            metrics: None,
-            restart_cause: None,
-            restarts: 0,
+            waiting: Vec::new(),
+            lines: 0,
         }
     }
 
-    /// Count this actor's restarts (`coolriel_actor_restarts_total{actor="HistoryActor"}`).
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics);
-        self
-    }
-
-    pub(crate) fn watched(mut self, token: Option<Token>) -> Self {
-        self._watch = token;
-        self
-    }
-
-    /// Write and fsync the waiting lines, then answer their senders.
-    fn flush(&mut self, ctx: &mut Context<Self>) {
-        if let Some(timer) = self.flush_timer.take() {
-            ctx.cancel_future(timer);
-        }
-        if self.pending.is_empty() {
-            return;
-        }
-        let batch = std::mem::take(&mut self.pending);
-        let written = catch_unwind(AssertUnwindSafe(|| self.append(&batch)));
-        let (result, panicked) = match written {
-            Ok(Ok(())) => {
-                tracing::debug!(actor = Self::NAME, lines = batch.len(), "history flushed");
-                (Ok(()), false)
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(
-                    actor = Self::NAME,
-                    lines = batch.len(),
-                    error = %error,
-                    "history write failed; the events will be retried"
-                );
-                let what = format!("cannot append to {}", self.path.display());
-                (Err(HandlerError::from_io(what, &error)), false)
-            }
-            Err(panic) => {
-                let reason = panic_message(panic.as_ref());
-                tracing::error!(actor = Self::NAME, panic = %reason, "history flush panicked");
-                self.restart_cause = Some(reason.clone());
-                (Err(HandlerError::Panicked(reason)), true)
-            }
-        };
-        for pending in batch {
-            // A sender that went away (its partition was revoked) needs no answer.
-            let _ = pending.ack.send(result.clone());
-        }
-        if panicked {
-            ctx.stop();
-        }
-    }
-
-    fn append(&mut self, batch: &[Pending]) -> io::Result<()> {
+    /// Append `lines` and fsync them; on a failure, cut what part of them got in, so the
+    /// retry does not follow half a line.
+    fn append(&mut self, lines: &[u8]) -> io::Result<()> {
         let file = match &mut self.file {
             Some(file) => file,
             slot => slot.insert(open_history(&self.path)?),
         };
         let length_before = file.metadata()?.len();
-        let mut buffer = Vec::with_capacity(batch.iter().map(|p| p.line.len()).sum());
-        for pending in batch {
-            buffer.extend_from_slice(&pending.line);
-        }
-        let written = file.write_all(&buffer).and_then(|()| file.sync_data());
+        let written = file.write_all(lines).and_then(|()| file.sync_data());
         if let Err(error) = written {
-            // Cut what part of the batch got in, so the retry does not follow half a line.
             let _ = file.set_len(length_before);
             self.file = None;
             return Err(error);
@@ -197,8 +100,66 @@ impl HistoryActor {
     }
 }
 
+impl EventHandler for History {
+    type Event = EventEnvelope;
+    const NAME: &'static str = "HistoryActor";
+    /// It logs nothing per event (the partition actor's span already covers the message).
+    const IN_EVENT_SPAN: bool = false;
+
+    fn handle(&mut self, event: EventEnvelope, context: &EventContext) -> Result<(), HandlerError> {
+        let record = HistoryRecord::new(event, context);
+        let start = self.waiting.len();
+        if let Err(error) = serde_json::to_writer(&mut self.waiting, &record) {
+            // Only whole lines wait: drop what part of this one was written.
+            self.waiting.truncate(start);
+            return Err(HandlerError::Permanent(format!(
+                "cannot serialise: {error}"
+            )));
+        }
+        self.waiting.push(b'\n');
+        self.lines += 1;
+        Ok(())
+    }
+
+    fn has_unsynced_work(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Write and fsync the waiting lines. On a failure they are dropped: their messages
+    /// are answered with the error and retried, which hands the lines in again.
+    fn make_durable(&mut self) -> Result<(), HandlerError> {
+        let lines = std::mem::take(&mut self.waiting);
+        let count = std::mem::take(&mut self.lines);
+        if lines.is_empty() {
+            return Ok(());
+        }
+        match self.append(&lines) {
+            Ok(()) => {
+                tracing::debug!(actor = Self::NAME, lines = count, "history flushed");
+                // Keep the buffer's capacity for the next batch.
+                self.waiting = lines;
+                self.waiting.clear();
+                Ok(())
+            }
+            Err(error) => Err(HandlerError::from_io(
+                format_args!("cannot append to {}", self.path.display()),
+                &error,
+            )),
+        }
+    }
+
+    fn restarted(&mut self) {
+        self.file = None;
+        self.waiting.clear();
+        self.lines = 0;
+    }
+}
+
+/// Appends every event to the history file; started under `actix::Supervisor`.
+pub type HistoryActor = HandlerActor<History>;
+
 /// Open for appending, cutting a partial last line a crash may have left.
-fn open_history(path: &std::path::Path) -> io::Result<File> {
+fn open_history(path: &Path) -> io::Result<File> {
     let mut file = OpenOptions::new()
         .read(true)
         .append(true)
@@ -209,7 +170,7 @@ fn open_history(path: &std::path::Path) -> io::Result<File> {
         let whole = whole_lines_length(&mut file, length)?;
         if whole < length {
             tracing::warn!(
-                actor = HistoryActor::NAME,
+                actor = History::NAME,
                 file = %path.display(),
                 cut = length - whole,
                 "history ended with a partial line (crash during a write); cut it"
@@ -242,97 +203,27 @@ fn whole_lines_length(file: &mut File, length: u64) -> io::Result<u64> {
     Ok(0)
 }
 
-impl Actor for HistoryActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, _ctx: &mut Self::Context) {
-        tracing::info!(actor = Self::NAME, file = %self.path.display(), "actor started");
-    }
-
-    fn stopping(&mut self, ctx: &mut Self::Context) -> Running {
-        self.flush(ctx);
-        Running::Stop
-    }
-
-    fn stopped(&mut self, _ctx: &mut Self::Context) {
-        tracing::info!(actor = Self::NAME, "actor stopped");
-    }
-}
-
-impl Supervised for HistoryActor {
-    fn restarting(&mut self, _ctx: &mut Self::Context) {
-        self.restarts += 1;
-        tracing::warn!(
-            actor = Self::NAME,
-            cause = self.restart_cause.take().as_deref().unwrap_or("stopped"),
-            restarts = self.restarts,
-            "actor restarted by its supervisor"
-        );
-        if let Some(metrics) = &self.metrics {
-            metrics.restarted(Self::NAME);
-        }
-        self.file = None;
-        // The restart cleared the context's timers.
-        self.flush_timer = None;
-    }
-}
-
-impl Handler<Deliver<EventEnvelope>> for HistoryActor {
-    type Result = ResponseFuture<Result<(), HandlerError>>;
-
-    fn handle(&mut self, message: Deliver<EventEnvelope>, ctx: &mut Self::Context) -> Self::Result {
-        let Deliver { event, context } = message;
-        let record = HistoryRecord::new(event, &context);
-        let mut line = match serde_json::to_vec(&record) {
-            Ok(line) => line,
-            Err(error) => {
-                let error = HandlerError::Permanent(format!("cannot serialise: {error}"));
-                return Box::pin(async move { Err(error) });
-            }
-        };
-        line.push(b'\n');
-        let (ack, answer) = oneshot::channel();
-        self.pending.push(Pending { line, ack });
-        if self.pending.len() >= self.max_batch {
-            self.flush(ctx);
-        } else if self.flush_timer.is_none() {
-            self.flush_timer = Some(ctx.run_later(self.flush_interval, |actor, ctx| {
-                actor.flush_timer = None;
-                actor.flush(ctx);
-            }));
-        }
-        let context: Arc<EventContext> = context;
-        Box::pin(async move {
-            answer.await.unwrap_or_else(|_| {
-                Err(HandlerError::Transient(format!(
-                    "history actor stopped before writing offset {}",
-                    context.offset
-                )))
-            })
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_partial_last_line_is_cut() {
+    /// What a history file holding `seed` holds once opened again.
+    fn reopened(seed: &[u8]) -> Vec<u8> {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("history.jsonl");
-        std::fs::write(&path, b"{\"a\":1}\n{\"b\":").expect("seed");
+        std::fs::write(&path, seed).expect("seed");
         drop(open_history(&path).expect("open"));
-        assert_eq!(std::fs::read(&path).expect("read"), b"{\"a\":1}\n");
+        std::fs::read(&path).expect("read")
+    }
+
+    #[test]
+    fn a_partial_last_line_is_cut() {
+        assert_eq!(reopened(b"{\"a\":1}\n{\"b\":"), b"{\"a\":1}\n");
     }
 
     #[test]
     fn a_file_without_any_newline_is_emptied() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("history.jsonl");
-        std::fs::write(&path, b"{\"half").expect("seed");
-        drop(open_history(&path).expect("open"));
-        assert_eq!(std::fs::read(&path).expect("read"), b"");
+        assert_eq!(reopened(b"{\"half"), b"");
     }
 
     #[test]
@@ -346,8 +237,15 @@ mod tests {
 
 #[cfg(test)]
 mod actor_tests {
-    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use actix::Actor as _;
     use shared_events::{Event, LabDateTime, UserCreated, UserType};
+
+    use super::*;
+    use crate::delivery::Deliver;
+    use crate::handlers::SyncBatch;
 
     #[test]
     fn every_message_is_acknowledged_after_its_batch_is_on_disk() {
@@ -355,7 +253,13 @@ mod actor_tests {
         let path = dir.path().join("history.jsonl");
         let history_path = path.clone();
         actix::System::new().block_on(async move {
-            let history = HistoryActor::new(history_path, 4, Duration::from_millis(5)).start();
+            let batch = SyncBatch {
+                max_messages: 4,
+                interval: Duration::from_millis(5),
+            };
+            let history = HistoryActor::new(History::new(history_path))
+                .with_batch(batch)
+                .start();
             let sends = (0..10).map(|offset| {
                 let envelope = EventEnvelope::new(Event::UserCreated(UserCreated {
                     id: offset,

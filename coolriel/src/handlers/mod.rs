@@ -1,81 +1,43 @@
-//! Handler actors and their supervision.
+//! Handlers: the work done for each event, and the supervised actor that runs them all.
 //!
 //! A handler is a plain synchronous [`EventHandler`]; [`HandlerActor`] runs it as an actix
-//! actor meant to be started under [`actix::Supervisor`]. actix's supervisor restarts an
-//! actor that *stops*, but a panic would unwind through the supervisor itself and kill it;
-//! so the actor catches the panic, answers the message with [`HandlerError::Panicked`]
-//! (the partition actor retries it after a backoff), and stops itself, which makes the
-//! supervisor restart it with [`EventHandler::restarted`] called. Its mailbox survives the
-//! restart, so the messages queued behind the panicking one are not lost either.
+//! actor meant to be started under [`actix::Supervisor`] (see [`actor`]: panics become
+//! restarts, work is made durable in batches before it is acknowledged). Every handler of
+//! the service runs in one:
+//!
+//! | actor (name in logs and metrics) | handler                                        | event          |
+//! |----------------------------------|------------------------------------------------|----------------|
+//! | [`UserCreatedActor`]             | [`Emails`]`<UserCreated>`: welcome             | `UserCreated`  |
+//! | [`UserDeletedActor`]             | [`Emails`]`<UserDeleted>`: goodbye             | `UserDeleted`  |
+//! | [`OrderCreatedActor`]            | [`Emails`]`<OrderCreated>`: order confirmation | `OrderCreated` |
+//! | [`OrderPaidActor`]               | [`Emails`]`<OrderPaid>`: payment receipt       | `OrderPaid`    |
+//! | [`HistoryActor`]                 | [`History`]: a line of `history.jsonl`         | every event    |
 //!
 //! # Durable in batches
 //! A message is acknowledged once its work is durable, since the acknowledgement lets the
 //! partition actor commit its offset. A handler whose work is not durable when
-//! [`EventHandler::handle`] returns (the email handlers rename whole files into place but
-//! leave them in the page cache) says so with [`EventHandler::has_unsynced_work`]; the
-//! actor then holds the acknowledgement and makes a whole batch durable at once with
-//! [`EventHandler::make_durable`]: when [`SyncBatch::max_messages`] wait, or
-//! [`SyncBatch::interval`] after the first of them arrived, and before the actor stops.
-//! One file-system sync per batch instead of two fsyncs per file is what lets the emails
-//! keep up with the topic.
+//! [`EventHandler::handle`] returns says so with [`EventHandler::has_unsynced_work`]: the
+//! email handlers link whole files into place but leave them in the page cache, the
+//! history keeps its lines in memory. The actor then holds the acknowledgement and makes a
+//! whole batch durable at once with [`EventHandler::make_durable`] (one file-system sync
+//! for the emails, one append and `fdatasync` for the history): when
+//! [`SyncBatch::max_messages`] wait, or [`SyncBatch::interval`] after the first of them
+//! arrived, and before the actor stops. One sync per batch instead of one per message is
+//! what lets the handlers keep up with the topic.
 
+pub mod actor;
 pub mod email;
 pub mod history;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-
 use std::time::Duration;
 
-use actix::{
-    Actor, ActorContext as _, AsyncContext as _, Context, Handler, ResponseFuture, Running,
-    SpawnHandle, Supervised,
+pub use actor::HandlerActor;
+pub use email::{
+    EmailEvent, Emails, OrderCreatedActor, OrderPaidActor, UserCreatedActor, UserDeletedActor,
 };
-use tokio::sync::oneshot;
+pub use history::{History, HistoryActor, HistoryRecord};
 
-use crate::metrics::Metrics;
-use crate::registry::{Deliver, EventContext, Routable};
-use crate::wait_group::Token;
-
-/// Why a handler did not finish its work. Carried as text: actor replies cross threads
-/// and are logged or written into a dead-letter header, never matched on by cause.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HandlerError {
-    /// May work next time (I/O, a full disk, a busy actor): retried with backoff.
-    #[error("{0}")]
-    Transient(String),
-    /// Will fail the same way every time (a template that cannot render this event):
-    /// dead-lettered at once.
-    #[error("{0}")]
-    Permanent(String),
-    /// The handler panicked; its actor was restarted and the message is retried.
-    #[error("handler panicked: {0}")]
-    Panicked(String),
-    /// The output storage cannot take writes now (full, read-only, over quota): retried
-    /// with backoff for as long as it lasts, never dead-lettered, since the same message
-    /// works once space returns (see [`HandlerError::from_io`]).
-    #[error("{0}")]
-    Storage(String),
-}
-
-impl HandlerError {
-    pub fn is_retryable(&self) -> bool {
-        !matches!(self, HandlerError::Permanent(_))
-    }
-
-    /// An I/O failure of the output, described by `what`: [`HandlerError::Storage`] when
-    /// the storage itself refuses writes (no space, quota, read-only), else transient.
-    pub fn from_io(what: impl std::fmt::Display, error: &std::io::Error) -> Self {
-        use std::io::ErrorKind;
-        let text = format!("{what}: {error}");
-        match error.kind() {
-            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::ReadOnlyFilesystem => {
-                HandlerError::Storage(text)
-            }
-            _ => HandlerError::Transient(text),
-        }
-    }
-}
+use crate::delivery::{EventContext, HandlerError, Routable};
 
 /// The work done for one kind of event. Runs on its actor's own arbiter thread, so
 /// blocking file I/O is fine here.
@@ -84,9 +46,14 @@ pub trait EventHandler: Unpin + Send + 'static {
     type Event: Routable;
     /// The actor's name in logs, dead-letter reasons and the registry.
     const NAME: &'static str;
+    /// Whether [`EventHandler::handle`] runs in the event's span (`event{event_id, ...}`,
+    /// see [`EventContext::span`]), so that what it logs can be followed by event id. A
+    /// span is made for every message, which is not free: a handler that logs nothing per
+    /// event says false.
+    const IN_EVENT_SPAN: bool = true;
 
     /// Handle one event. Must be idempotent: a message is delivered at least once.
-    fn handle(&mut self, event: &Self::Event, context: &EventContext) -> Result<(), HandlerError>;
+    fn handle(&mut self, event: Self::Event, context: &EventContext) -> Result<(), HandlerError>;
 
     /// Whether work done by `handle` is not durable yet (see the module documentation);
     /// the default, false, acknowledges each message as soon as `handle` returns.
@@ -119,393 +86,6 @@ impl Default for SyncBatch {
         SyncBatch {
             max_messages: 256,
             interval: Duration::from_millis(5),
-        }
-    }
-}
-
-/// An acknowledgement held until its batch is durable.
-type HeldAck = oneshot::Sender<Result<(), HandlerError>>;
-
-/// Runs an [`EventHandler`] as a supervised actor (see the module documentation).
-#[derive(Debug)]
-pub struct HandlerActor<H> {
-    /// The handler; kept across restarts (actix restarts the same value).
-    handler: H,
-    /// Dropped with the actor, so the service's shutdown can wait until it stopped.
-    _watch: Option<Token>,
-    /// The message whose panic caused the coming restart, for the restart's log line.
-    panicked_on: Option<Arc<EventContext>>,
-    /// The panic that caused the coming restart, and how many restarts came before.
-    restart_cause: Option<String>,
-    restarts: u32,
-    /// Where restarts are counted, if anywhere.
-    metrics: Option<Arc<Metrics>>,
-    /// When the waiting work is made durable.
-    batch: SyncBatch,
-    /// Acknowledgements of handled messages whose work is not durable yet.
-    held: Vec<HeldAck>,
-    /// The sync scheduled for the held batch, if any.
-    sync_timer: Option<SpawnHandle>,
-    /// This actor's number in its pool (0 for an actor alone), in its lifecycle lines.
-    worker: usize,
-}
-
-impl<H: EventHandler> HandlerActor<H> {
-    pub fn new(handler: H) -> Self {
-        HandlerActor {
-            handler,
-            _watch: None,
-            panicked_on: None,
-            restart_cause: None,
-            restarts: 0,
-            metrics: None,
-            batch: SyncBatch::default(),
-            held: Vec::new(),
-            sync_timer: None,
-            worker: 0,
-        }
-    }
-
-    /// Number this actor within its pool (see [`crate::Registry::route_pool`]).
-    pub fn with_worker(mut self, worker: usize) -> Self {
-        self.worker = worker;
-        self
-    }
-
-    /// Make waiting work durable by these rules instead of [`SyncBatch::default`].
-    pub fn with_batch(mut self, batch: SyncBatch) -> Self {
-        self.batch = SyncBatch {
-            max_messages: batch.max_messages.max(1),
-            ..batch
-        };
-        self
-    }
-
-    /// Count this actor's restarts (`coolriel_actor_restarts_total{actor=H::NAME}`).
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics);
-        self
-    }
-
-    pub(crate) fn watched(mut self, token: Option<Token>) -> Self {
-        self._watch = token;
-        self
-    }
-
-    /// Make the held batch durable and answer its messages.
-    fn sync(&mut self, ctx: &mut Context<Self>) {
-        if let Some(timer) = self.sync_timer.take() {
-            ctx.cancel_future(timer);
-        }
-        if self.held.is_empty() {
-            return;
-        }
-        let held = std::mem::take(&mut self.held);
-        let handler = &mut self.handler;
-        let outcome = catch_unwind(AssertUnwindSafe(|| handler.make_durable()));
-        let (result, panicked) = match outcome {
-            Ok(Ok(())) => (Ok(()), false),
-            Ok(Err(error)) => {
-                tracing::warn!(
-                    actor = H::NAME,
-                    messages = held.len(),
-                    error = %error,
-                    "cannot make the batch durable; its messages will be retried"
-                );
-                (Err(error), false)
-            }
-            Err(panic) => {
-                let reason = panic_message(panic.as_ref());
-                tracing::error!(actor = H::NAME, panic = %reason, "sync panicked");
-                self.restart_cause = Some(reason.clone());
-                (Err(HandlerError::Panicked(reason)), true)
-            }
-        };
-        for ack in held {
-            // A sender that went away (its partition was revoked) needs no answer.
-            let _ = ack.send(result.clone());
-        }
-        if panicked {
-            ctx.stop();
-        }
-    }
-
-    /// Hold `ack` until the batch is durable: sync now if the batch is full, else make
-    /// sure a sync is scheduled.
-    fn hold(&mut self, ack: HeldAck, ctx: &mut Context<Self>) {
-        self.held.push(ack);
-        if self.held.len() >= self.batch.max_messages {
-            self.sync(ctx);
-        } else if self.sync_timer.is_none() {
-            self.sync_timer = Some(ctx.run_later(self.batch.interval, |actor, ctx| {
-                actor.sync_timer = None;
-                actor.sync(ctx);
-            }));
-        }
-    }
-}
-
-impl<H: EventHandler> Actor for HandlerActor<H> {
-    type Context = Context<Self>;
-
-    fn started(&mut self, _ctx: &mut Self::Context) {
-        tracing::info!(actor = H::NAME, worker = self.worker, "actor started");
-    }
-
-    fn stopping(&mut self, ctx: &mut Self::Context) -> Running {
-        // Stopping for a restart or for good: what was done is made durable first.
-        self.sync(ctx);
-        Running::Stop
-    }
-
-    fn stopped(&mut self, _ctx: &mut Self::Context) {
-        tracing::info!(actor = H::NAME, worker = self.worker, "actor stopped");
-    }
-}
-
-impl<H: EventHandler> Supervised for HandlerActor<H> {
-    fn restarting(&mut self, _ctx: &mut Self::Context) {
-        let context = self.panicked_on.take();
-        self.restarts += 1;
-        tracing::warn!(
-            actor = H::NAME,
-            worker = self.worker,
-            cause = self.restart_cause.take().as_deref().unwrap_or("stopped"),
-            restarts = self.restarts,
-            topic = context.as_ref().map(|context| context.topic.as_str()),
-            partition = context.as_ref().map(|context| context.partition),
-            offset = context.as_ref().map(|context| context.offset),
-            event_id = context
-                .as_ref()
-                .and_then(|context| context.event_id)
-                .map(tracing::field::display),
-            "actor restarted by its supervisor"
-        );
-        if let Some(metrics) = &self.metrics {
-            metrics.restarted(H::NAME);
-        }
-        // The restart cleared the context's timers (the batch was synced when stopping).
-        self.sync_timer = None;
-        self.handler.restarted();
-    }
-}
-
-impl<H: EventHandler> Handler<Deliver<H::Event>> for HandlerActor<H> {
-    type Result = ResponseFuture<Result<(), HandlerError>>;
-
-    fn handle(&mut self, message: Deliver<H::Event>, ctx: &mut Self::Context) -> Self::Result {
-        let span = message.context.span();
-        if let [event_type] = H::Event::EVENT_TYPES {
-            span.record("event_type", event_type.as_str());
-        }
-        let entered = span.enter();
-        let handler = &mut self.handler;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            handler.handle(&message.event, &message.context)
-        }));
-        let outcome = outcome.unwrap_or_else(|panic| {
-            let reason = panic_message(panic.as_ref());
-            tracing::error!(
-                actor = H::NAME,
-                panic = %reason,
-                "handler panicked; stopping the actor so its supervisor restarts it"
-            );
-            self.panicked_on = Some(Arc::clone(&message.context));
-            self.restart_cause = Some(reason.clone());
-            ctx.stop();
-            Err(HandlerError::Panicked(reason))
-        });
-        drop(entered);
-        if outcome.is_err() || !self.handler.has_unsynced_work() {
-            return Box::pin(async move { outcome });
-        }
-        let (ack, answer) = oneshot::channel();
-        self.hold(ack, ctx);
-        let offset = message.context.offset;
-        Box::pin(async move {
-            answer.await.unwrap_or_else(|_| {
-                Err(HandlerError::Transient(format!(
-                    "{} stopped before making offset {offset} durable",
-                    H::NAME
-                )))
-            })
-        })
-    }
-}
-
-pub use supervision::panic_message;
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use actix::Actor as _;
-    use shared_events::{LabDateTime, UserCreated, UserType};
-
-    use super::*;
-
-    /// What the test handler did, shared with the test.
-    #[derive(Debug, Default)]
-    struct Log {
-        handled: Vec<i64>,
-        /// The number of messages handled before each sync.
-        syncs: Vec<usize>,
-    }
-
-    /// Leaves its work unsynced until `make_durable`, which fails while `fail_sync`.
-    struct Deferred {
-        log: Arc<Mutex<Log>>,
-        unsynced: bool,
-        fail_sync: bool,
-    }
-
-    impl EventHandler for Deferred {
-        type Event = UserCreated;
-        const NAME: &'static str = "DeferredActor";
-
-        fn handle(&mut self, event: &UserCreated, _: &EventContext) -> Result<(), HandlerError> {
-            self.log.lock().expect("log").handled.push(event.id);
-            self.unsynced = true;
-            Ok(())
-        }
-
-        fn has_unsynced_work(&self) -> bool {
-            self.unsynced
-        }
-
-        fn make_durable(&mut self) -> Result<(), HandlerError> {
-            if self.fail_sync {
-                return Err(HandlerError::Transient("disk full".into()));
-            }
-            let mut log = self.log.lock().expect("log");
-            let handled = log.handled.len();
-            log.syncs.push(handled);
-            self.unsynced = false;
-            Ok(())
-        }
-    }
-
-    fn deliver(id: i64) -> Deliver<UserCreated> {
-        Deliver {
-            event: UserCreated {
-                id,
-                name: "Ada".into(),
-                email: "ada@example.com".into(),
-                user_type: UserType::Client,
-            },
-            context: Arc::new(EventContext {
-                topic: "user-events".into(),
-                partition: 0,
-                offset: id,
-                key: Some(id.to_string()),
-                timestamp_ms: None,
-                event_id: None,
-                datetime: LabDateTime::now(),
-            }),
-        }
-    }
-
-    fn start(
-        fail_sync: bool,
-        batch: SyncBatch,
-    ) -> (actix::Addr<HandlerActor<Deferred>>, Arc<Mutex<Log>>) {
-        let log = Arc::new(Mutex::new(Log::default()));
-        let handler = Deferred {
-            log: Arc::clone(&log),
-            unsynced: false,
-            fail_sync,
-        };
-        (HandlerActor::new(handler).with_batch(batch).start(), log)
-    }
-
-    #[actix::test]
-    async fn acknowledgements_wait_for_the_sync_of_a_full_batch() {
-        let batch = SyncBatch {
-            max_messages: 3,
-            interval: Duration::from_secs(3600),
-        };
-        let (actor, log) = start(false, batch);
-        let first = actix::spawn(actor.send(deliver(1)));
-        let second = actix::spawn(actor.send(deliver(2)));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(
-            !first.is_finished() && !second.is_finished(),
-            "acknowledged before any sync"
-        );
-        assert!(log.lock().expect("log").syncs.is_empty());
-
-        // The third fills the batch: one sync, then all three are acknowledged.
-        actor
-            .send(deliver(3))
-            .await
-            .expect("delivered")
-            .expect("durable");
-        for held in [first, second] {
-            held.await
-                .expect("joined")
-                .expect("delivered")
-                .expect("durable");
-        }
-        assert_eq!(log.lock().expect("log").syncs, vec![3]);
-    }
-
-    #[actix::test]
-    async fn the_interval_syncs_a_partial_batch() {
-        let batch = SyncBatch {
-            max_messages: 100,
-            interval: Duration::from_millis(5),
-        };
-        let (actor, log) = start(false, batch);
-        let answers = futures::future::join_all((1..=4).map(|id| actor.send(deliver(id)))).await;
-        for answer in answers {
-            answer.expect("delivered").expect("durable");
-        }
-        let log = log.lock().expect("log");
-        assert_eq!(log.handled, vec![1, 2, 3, 4]);
-        assert_eq!(
-            log.syncs.last(),
-            Some(&4),
-            "the last sync covered every message"
-        );
-    }
-
-    #[test]
-    fn a_full_or_read_only_disk_is_a_storage_error_and_the_rest_transient() {
-        use std::io::{Error, ErrorKind};
-        for kind in [
-            ErrorKind::StorageFull,
-            ErrorKind::QuotaExceeded,
-            ErrorKind::ReadOnlyFilesystem,
-        ] {
-            let error = HandlerError::from_io("cannot write welcome_1.html", &Error::from(kind));
-            assert!(
-                matches!(error, HandlerError::Storage(_)),
-                "{kind:?}: {error:?}"
-            );
-            assert!(
-                error
-                    .to_string()
-                    .starts_with("cannot write welcome_1.html: ")
-            );
-        }
-        let other = HandlerError::from_io("x", &Error::from(ErrorKind::PermissionDenied));
-        assert!(matches!(other, HandlerError::Transient(_)), "{other:?}");
-        // ENOSPC as the kernel reports it.
-        let enospc = HandlerError::from_io("x", &Error::from_raw_os_error(28));
-        assert!(matches!(enospc, HandlerError::Storage(_)), "{enospc:?}");
-    }
-
-    #[actix::test]
-    async fn a_failed_sync_fails_every_message_of_its_batch() {
-        let batch = SyncBatch {
-            max_messages: 2,
-            interval: Duration::from_secs(3600),
-        };
-        let (actor, _log) = start(true, batch);
-        let answers = futures::future::join_all((1..=2).map(|id| actor.send(deliver(id)))).await;
-        for answer in answers {
-            let error = answer.expect("delivered").expect_err("not durable");
-            assert!(error.is_retryable(), "{error}");
         }
     }
 }

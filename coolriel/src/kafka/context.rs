@@ -13,13 +13,15 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use actix::{Addr, ArbiterHandle, Supervisor};
+use futures::future::BoxFuture;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::OwnedMessage;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Message as _, TopicPartitionList};
+use rdkafka::{Message as _, Offset, TopicPartitionList};
 
 use super::LiveConsumer;
 use super::partition::{Adopt, Drain, DrainReport, PartitionActor, PartitionDeps, PartitionFeed};
@@ -156,14 +158,19 @@ impl CoolrielContext {
                 continue;
             };
             tracing::info!(actor = CONSUMER, topic = %topic, partition, "partition assigned");
-            let feed = Arc::new(PartitionFeed::new(queue, token.clone()));
-            let weak = Arc::downgrade(&consumer);
+            let feed: Arc<dyn PartitionFeed> = Arc::new(QueueFeed {
+                topic: topic.clone(),
+                partition,
+                queue,
+                consumer: Arc::downgrade(&consumer),
+                _released: token.clone(),
+            });
             let deps = Arc::clone(&self.deps);
             let actor_topic = topic.clone();
             // Supervised: a panic restarts it where it stored its last offset (see
-            // `super::partition`, "Supervision").
+            // `super::partition::restart`).
             let actor = Supervisor::start_in_arbiter(&self.arbiter, move |_| {
-                PartitionActor::new(actor_topic, partition, feed, weak, deps)
+                PartitionActor::new(actor_topic, partition, feed, deps)
             });
             if let Some(previous) = partitions.insert((topic, partition), actor) {
                 // Cannot happen with eager rebalancing, where the revoke comes first; if
@@ -207,6 +214,49 @@ impl CoolrielContext {
             return;
         }
         let _ = commit(consumer);
+    }
+}
+
+/// A partition's own queue, split from the consumer, with the consumer's offset store and
+/// seek for that partition: the [`PartitionFeed`] of its actor.
+struct QueueFeed {
+    topic: String,
+    partition: i32,
+    /// The messages of this partition only.
+    queue: StreamPartitionQueue<CoolrielContext>,
+    /// For storing offsets and seeking. Weak, so only the consumer thread ever owns the
+    /// consumer.
+    consumer: Weak<LiveConsumer>,
+    /// Dropped after the queue: the shutdown path waits for every token before it closes
+    /// the consumer, so the consumer is closed on its own thread, not by whichever
+    /// thread happens to drop the last queue.
+    _released: Token,
+}
+
+impl PartitionFeed for QueueFeed {
+    fn recv(self: Arc<Self>) -> BoxFuture<'static, KafkaResult<OwnedMessage>> {
+        Box::pin(async move { self.queue.recv().await.map(|message| message.detach()) })
+    }
+
+    fn store(&self, position: i64) -> Option<KafkaResult<()>> {
+        let consumer = self.consumer.upgrade()?;
+        let mut list = TopicPartitionList::new();
+        Some(
+            list.add_partition_offset(&self.topic, self.partition, Offset::Offset(position))
+                .and_then(|()| consumer.store_offsets(&list)),
+        )
+    }
+
+    fn seek(&self, position: i64) -> Option<KafkaResult<()>> {
+        let consumer = self.consumer.upgrade()?;
+        // Asynchronous (timeout 0): the version barrier that discards the messages
+        // fetched before the seek is set before this returns.
+        Some(consumer.seek(
+            &self.topic,
+            self.partition,
+            Offset::Offset(position),
+            Duration::ZERO,
+        ))
     }
 }
 

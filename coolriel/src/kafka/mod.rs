@@ -99,10 +99,10 @@ pub(crate) fn consumer_config(config: &Config) -> ClientConfig {
             config.fetch_wait_max.as_millis().to_string(),
         )
         // Bounded prefetch. librdkafka's defaults (100 000 messages per partition, 64 MiB)
-        // let a consumer behind a long backlog hold it in memory: 127 MiB of RSS draining
-        // 200 000 events (BENCHMARKS.md, case 5). A partition actor never has more than
-        // COOLRIEL_MAX_IN_FLIGHT (256) messages in its hands, so a few thousand queued per
-        // partition keep it fed between fetches.
+        // let a consumer behind a long backlog hold much of it in memory, while a
+        // partition actor never has more than COOLRIEL_MAX_IN_FLIGHT messages in its
+        // hands: a few thousand queued per partition keep it fed between fetches (ADR
+        // 0007 has the memory figures).
         .set("queued.min.messages", PREFETCH_MESSAGES_PER_PARTITION)
         .set("queued.max.messages.kbytes", PREFETCH_KBYTES);
     client

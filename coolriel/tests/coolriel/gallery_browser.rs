@@ -11,19 +11,17 @@
 //!
 //! "Create users through the API": the store manager's API is another crate, so this
 //! test publishes the `UserCreated` events it would publish (same key, headers and
-//! payload, see `common::publish`) straight to the test's topic; the store manager's own
+//! payload, see `test_support::kafka::publish`) straight to the test's topic; the store manager's own
 //! tests cover the API → topic half.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use test_support::browser::{browse, chromium, dump_dom};
-
-use common::*;
 use coolriel::Coolriel;
 use shared_events::{Event, EventEnvelope, UserCreated, UserDeleted, UserType};
+use test_support::browser::{browse, chromium, dump_dom};
+
+use crate::helpers::*;
 
 /// Where the screenshot is kept: under the target directory, next to `tmp`.
 fn artifact_path() -> PathBuf {
@@ -99,7 +97,7 @@ async fn the_gallery_lists_and_opens_the_emails_in_a_headless_browser() {
         (2, "Grace <Hopper>", UserType::Employee),
         (3, "Margaret Hamilton", UserType::Manager),
     ];
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let mut placed = Vec::new();
     for (id, name, user_type) in users {
         placed.push(publish(&producer, &topic, None, &user(id, name, user_type), None).await);

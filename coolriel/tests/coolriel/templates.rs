@@ -1,6 +1,6 @@
 //! The email templates: golden files for every variant, escaping, and start-up errors.
-//! No broker needed. `UPDATE_GOLDEN=1 cargo test -p coolriel --test templates` rewrites
-//! the goldens after an intended template change (review the diff).
+//! No broker needed. `UPDATE_GOLDEN=1 cargo test -p coolriel --test coolriel templates::`
+//! rewrites the goldens after an intended template change (review the diff).
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +11,7 @@ use coolriel::templates::{
 use coolriel::{Config, Coolriel, StartError};
 use shared_events::{LabDateTime, Money, OrderItem, UserType};
 
-fn templates_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates")
-}
+use crate::helpers::templates_dir;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")

@@ -1,16 +1,16 @@
 //! The admin HTTP server of a service running against the real broker: health,
 //! readiness (and each reason it gives: broker, output directory, a handler actor down, a
 //! partition recovering from a panic), metrics after real events (counts, committed
-//! offsets, lag), the email gallery and the files it refuses to serve.
+//! offsets, lag); the email gallery and the files it refuses to serve in [`gallery`].
 
-mod common;
+mod gallery;
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
-use common::*;
 use coolriel::{Config, Coolriel, EventContext, EventHandler, HandlerActor, HandlerError};
 use shared_events::{EventEnvelope, UserCreated};
+
+use crate::helpers::*;
 
 const PARTITIONS: i32 = 3;
 
@@ -36,7 +36,7 @@ async fn health_readiness_and_metrics_follow_the_events_handled() {
 
     // 9 users created, 3 of them deleted, 3 on each partition; one message that is not
     // an event and one of a type this build does not know, both on partition 0.
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let users: i64 = 9;
     for id in 1..=users {
         publish(&producer, &topic, Some((id % 3) as i32), &created(id), None).await;
@@ -47,7 +47,7 @@ async fn health_readiness_and_metrics_follow_the_events_handled() {
     publish_raw(&producer, &topic, Some(0), Some(b"k"), Some(b"not json")).await;
     let unknown = br#"{"event": "UserUpdated", "id": 7, "name": "Ada", "email": "a@example.com", "datetime": "2025-11-09 14:04:00.000001"}"#;
     publish_raw(&producer, &topic, Some(0), None, Some(unknown)).await;
-    let high: Vec<i64> = watermarks(&topic, PARTITIONS)
+    let high: Vec<i64> = watermarks(&bootstrap(), &topic, PARTITIONS)
         .into_iter()
         .map(|(_, high)| high)
         .collect();
@@ -124,7 +124,7 @@ async fn health_readiness_and_metrics_follow_the_events_handled() {
         !metrics.contains("coolriel_actor_restarts_total{"),
         "{metrics}"
     );
-    assert_eq!(committed(&topic, &group, PARTITIONS), high);
+    assert_eq!(committed(&bootstrap(), &topic, &group, PARTITIONS), high);
 
     // Unknown routes and methods: JSON 404.
     for (method, target) in [
@@ -148,166 +148,6 @@ async fn health_readiness_and_metrics_follow_the_events_handled() {
         std::net::TcpStream::connect(admin).is_err(),
         "the admin server stops with the service"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_gallery_lists_and_serves_the_emails_and_nothing_else() {
-    init_logs();
-    let user_topic = unique("gallery-users");
-    let order_topic = unique("gallery-orders");
-    let group = unique("coolriel");
-    let dir = tempfile::tempdir().expect("temp dir");
-    create_topic(&user_topic, 1).await;
-    create_topic(&order_topic, 1).await;
-    let service = Coolriel::start(config_for(&[&user_topic, &order_topic], &group, dir.path()))
-        .expect("start");
-    let admin = service.admin_addr();
-
-    let producer = producer();
-    publish(&producer, &user_topic, None, &created(1), None).await;
-    publish(&producer, &user_topic, None, &deleted(1), None).await;
-    publish(&producer, &order_topic, None, &order_created(12, 1), None).await;
-    publish(&producer, &order_topic, None, &order_paid(12, 1), None).await;
-    // Written last: the newest email.
-    eventually("four emails", TIMEOUT, || {
-        ["welcome_1", "goodbye_1", "order_12", "receipt_12"]
-            .iter()
-            .all(|stem| dir.path().join(format!("{stem}.html")).exists())
-    })
-    .await;
-    publish(&producer, &user_topic, None, &created(2), None).await;
-    eventually("the newest email", TIMEOUT, || {
-        dir.path().join("welcome_2.html").exists() && history(dir.path()).len() == 5
-    })
-    .await;
-
-    // Readable by everyone, like the history.
-    for name in [
-        "welcome_1.html",
-        "welcome_1.txt",
-        "receipt_12.html",
-        "history.jsonl",
-    ] {
-        let mode = std::fs::metadata(dir.path().join(name))
-            .expect("metadata")
-            .permissions()
-            .mode()
-            & 0o777;
-        assert_eq!(mode, 0o644, "{name}: {mode:o}");
-    }
-
-    let page = get(admin, "/");
-    assert_eq!(page.status, 200);
-    assert!(
-        page.header("content-type")
-            .is_some_and(|value| value.starts_with("text/html")),
-        "{page:?}"
-    );
-    for stem in [
-        "welcome_1",
-        "goodbye_1",
-        "order_12",
-        "receipt_12",
-        "welcome_2",
-    ] {
-        for extension in ["html", "txt"] {
-            let name = format!("{stem}.{extension}");
-            assert!(
-                page.body
-                    .contains(&format!("<a href=\"/emails/{name}\">{name}</a>")),
-                "{name} not linked in\n{}",
-                page.body
-            );
-        }
-    }
-    for kind in ["welcome", "goodbye", "order", "receipt"] {
-        assert!(
-            page.body.contains(&format!("kind-{kind}\"")),
-            "{kind} not labelled"
-        );
-    }
-    assert!(
-        !page.body.contains("history.jsonl\""),
-        "the history is not an email"
-    );
-    let position = |name: &str| page.body.find(name).expect("listed");
-    assert!(
-        position("welcome_2.html") < position("welcome_1.html"),
-        "newest first:\n{}",
-        page.body
-    );
-
-    let html = get(admin, "/emails/welcome_1.html");
-    assert_eq!(html.status, 200);
-    assert_eq!(
-        html.header("content-type"),
-        Some("text/html; charset=utf-8")
-    );
-    assert_eq!(html.header("x-content-type-options"), Some("nosniff"));
-    assert_eq!(
-        html.body,
-        std::fs::read_to_string(dir.path().join("welcome_1.html")).expect("file")
-    );
-    assert!(html.body.contains(welcome_marker(user_type_of(1))));
-    let text = get(admin, "/emails/receipt_12.txt");
-    assert_eq!(text.status, 200);
-    assert_eq!(
-        text.header("content-type"),
-        Some("text/plain; charset=utf-8")
-    );
-    assert!(text.body.contains("User 1"), "{}", text.body);
-
-    let records = get(admin, "/history?limit=2");
-    assert_eq!(records.status, 200);
-    let records = records.json();
-    let records = records.as_array().expect("an array");
-    assert_eq!(records.len(), 2, "{records:?}");
-    assert_eq!(records[1]["event_type"], "UserCreated");
-    assert_eq!(records[1]["event"]["id"], 2);
-    assert_eq!(
-        get(admin, "/history").json().as_array().map(Vec::len),
-        Some(5)
-    );
-    let bad = get(admin, "/history?limit=many");
-    assert_eq!(bad.status, 400);
-    assert!(bad.json()["error"].is_string());
-
-    // Path tricks: nothing outside the directory, nothing but the emails.
-    std::fs::write(dir.path().join(".hidden"), "secret").expect("hidden file");
-    std::fs::write(dir.path().join(".welcome_3.html"), "secret").expect("hidden email");
-    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("welcome_99.html")).expect("symlink");
-    for target in [
-        "/emails/..%2F..%2Fetc%2Fpasswd",
-        "/emails/../../etc/passwd",
-        "/emails/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-        "/emails/..",
-        "/emails/%2e%2e",
-        "/emails/.hidden",
-        "/emails/.welcome_3.html",
-        "/emails/history.jsonl",
-        "/emails/welcome_99.html",
-        "/emails/welcome_1.html%00",
-        "/emails/welcome_1.html%2F..%2F..%2Fhistory.jsonl",
-        "/emails/%2Fetc%2Fpasswd",
-        "/emails/%FF",
-        "/emails/",
-        "/emails/welcome_4.html",
-        "/../../etc/passwd",
-    ] {
-        let answer = get(admin, target);
-        assert_eq!(answer.status, 404, "{target}: {answer:?}");
-        assert!(answer.json()["error"].is_string(), "{target}: {answer:?}");
-        assert!(
-            !answer.body.contains("root:"),
-            "{target} leaked /etc/passwd"
-        );
-        assert!(
-            !answer.body.contains("secret"),
-            "{target} leaked a hidden file"
-        );
-    }
-
-    service.shutdown().await.expect("clean shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,7 +207,7 @@ impl EventHandler for Probe {
     type Event = UserCreated;
     const NAME: &'static str = "ProbeActor";
 
-    fn handle(&mut self, event: &UserCreated, _: &EventContext) -> Result<(), HandlerError> {
+    fn handle(&mut self, event: UserCreated, _: &EventContext) -> Result<(), HandlerError> {
         assert!(event.name != "boom", "injected handler panic");
         std::thread::sleep(self.delay);
         Ok(())
@@ -413,7 +253,7 @@ async fn readiness_names_an_unwritable_output_directory_and_a_handler_that_is_do
     std::fs::rename(&moved, &output).expect("put the directory back");
     assert_eq!(get(admin, "/ready").status, 200);
 
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let boom = EventEnvelope::new(shared_events::Event::UserCreated(UserCreated {
         id: 1,
         name: "boom".into(),
@@ -461,7 +301,7 @@ async fn a_partition_recovering_from_a_panic_is_not_ready_until_it_caught_up() {
     })
     .expect("start");
     let admin = service.admin_addr();
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let users: i64 = 200;
     for id in 1..=users {
         publish(&producer, &topic, Some(0), &created(id), None).await;
@@ -497,11 +337,14 @@ async fn a_partition_recovering_from_a_panic_is_not_ready_until_it_caught_up() {
         )]),
         "{body}"
     );
-    let high = watermarks(&topic, 1)[0].1;
+    let high = watermarks(&bootstrap(), &topic, 1)[0].1;
     eventually(
         "caught up: ready again, everything committed",
         TIMEOUT,
-        || get(admin, "/ready").status == 200 && committed(&topic, &group, 1) == vec![high],
+        || {
+            get(admin, "/ready").status == 200
+                && committed(&bootstrap(), &topic, &group, 1) == vec![high]
+        },
     )
     .await;
     let metrics = get(admin, "/metrics").body;

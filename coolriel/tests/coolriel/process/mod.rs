@@ -3,17 +3,17 @@
 //! `LOG_FORMAT=json` logs lines that follow one event by its `event_id`; partition actors
 //! that panic (the test-only fault hook) are restarted where they stored their offset,
 //! and a process whose actors keep panicking exits non-zero; with its broker gone, a
-//! SIGTERM still ends the process within `COOLRIEL_SHUTDOWN_TIMEOUT_MS`.
+//! SIGTERM still ends the process within `COOLRIEL_SHUTDOWN_TIMEOUT_MS` (those three in
+//! [`supervision`]).
 
-mod common;
+mod supervision;
 
 use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
-use test_support::PrivateBroker;
+use crate::helpers::*;
 
 /// Start `coolriel` (the service) with its output in `output` and its logs in `log`.
 fn spawn_service(topic: &str, group: &str, output: &Path, log: &Path) -> Child {
@@ -56,18 +56,10 @@ fn spawn_service_with(
         .expect("start coolriel")
 }
 
+/// The exit status of `child`; panics (once it is killed) when it does not exit in time.
 fn wait_for_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "coolriel did not exit within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    test_support::process::wait_for_exit(child, timeout)
+        .unwrap_or_else(|| panic!("coolriel did not exit within {timeout:?}"))
 }
 
 /// Every welcome email present is whole: its HTML ends the document, its text is there.
@@ -109,7 +101,7 @@ async fn backlog(prefix: &str, users: i64) -> Backlog {
     let topic = unique(prefix);
     let root = tempfile::tempdir().expect("temp dir");
     create_topic(&topic, 3).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     for id in 1..=users {
         publish(&producer, &topic, Some((id % 3) as i32), &created(id), None).await;
     }
@@ -158,12 +150,7 @@ async fn killed_with_sigkill_mid_batch_then_restarted_loses_nothing() {
 
     // SIGTERM: drain, commit, exit 0 within a few seconds.
     let terminated = Instant::now();
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(second.id().to_string())
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
+    test_support::process::terminate(&second);
     let status = wait_for_exit(&mut second, Duration::from_secs(10));
     assert!(status.success(), "exit status after SIGTERM: {status}");
     assert!(
@@ -185,11 +172,11 @@ async fn killed_with_sigkill_mid_batch_then_restarted_loses_nothing() {
         .map(|record| record.event.event.aggregate_id())
         .collect();
     assert_eq!(ids.len(), users as usize);
-    let high: Vec<i64> = watermarks(&topic, 3)
+    let high: Vec<i64> = watermarks(&bootstrap(), &topic, 3)
         .into_iter()
         .map(|(_, high)| high)
         .collect();
-    assert_eq!(committed(&topic, &group, 3), high);
+    assert_eq!(committed(&bootstrap(), &topic, &group, 3), high);
     let logs = std::fs::read_to_string(&log).expect("logs");
     assert!(logs.contains("signal received; shutting down"), "{logs}");
     // stderr is a file, not a terminal: no colour codes.
@@ -210,19 +197,14 @@ async fn json_logs_follow_one_event_by_its_id_to_the_email_written() {
         .event_id
         .expect("our events have an id")
         .to_string();
-    let (_, offset) = publish(&producer(), &topic, Some(0), &envelope, None).await;
+    let (_, offset) = publish(&producer(&bootstrap()), &topic, Some(0), &envelope, None).await;
 
     let mut service = spawn_service_with(&topic, &group, &output, &log, &[("LOG_FORMAT", "json")]);
     eventually("the welcome email", TIMEOUT, || {
         output.join("welcome_7.html").exists()
     })
     .await;
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(service.id().to_string())
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
+    test_support::process::terminate(&service);
     let status = wait_for_exit(&mut service, Duration::from_secs(10));
     assert!(status.success(), "exit status after SIGTERM: {status}");
 
@@ -269,7 +251,7 @@ async fn runs_from_any_directory_with_its_built_in_templates() {
     let log_dir = tempfile::tempdir().expect("temp dir");
     let log = log_dir.path().join("coolriel.log");
     create_topic(&topic, 1).await;
-    publish(&producer(), &topic, Some(0), &created(5), None).await;
+    publish(&producer(&bootstrap()), &topic, Some(0), &created(5), None).await;
 
     let log_file = File::create(&log).expect("log file");
     let mut service = Command::new(env!("CARGO_BIN_EXE_coolriel"))
@@ -325,202 +307,7 @@ fn eventually_or_exit(child: &mut Child, log: &Path, mut done: impl FnMut() -> b
 }
 
 fn kill_term(child: &mut Child) {
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
+    test_support::process::terminate(child);
     let status = wait_for_exit(child, Duration::from_secs(10));
     assert!(status.success(), "exit status after SIGTERM: {status}");
-}
-
-/// The restart lines of partition actors in a log.
-fn partition_restart_lines(logs: &str) -> Vec<&str> {
-    logs.lines()
-        .filter(|line| {
-            line.contains("actor restarted by its supervisor") && line.contains("PartitionActor")
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partition_actors_that_panic_mid_batch_are_restarted_and_skip_no_offset() {
-    let users: i64 = 300;
-    let Backlog {
-        topic,
-        group,
-        output,
-        log,
-        _root,
-    } = backlog("panics", users).await;
-
-    // Three panics, each on a message received while others of its partition are in
-    // flight (the actor pipelines up to COOLRIEL_MAX_IN_FLIGHT).
-    let mut service = spawn_service_with(
-        &topic,
-        &group,
-        &output,
-        &log,
-        &[("COOLRIEL_FAULT_PARTITION_PANIC", "every=70,times=3")],
-    );
-    eventually("every email despite the panics", TIMEOUT, || {
-        count_prefixed(&output, "welcome_", ".html") == users as usize
-    })
-    .await;
-    let high: Vec<i64> = watermarks(&topic, 3)
-        .into_iter()
-        .map(|(_, high)| high)
-        .collect();
-    eventually("every offset committed", TIMEOUT, || {
-        committed(&topic, &group, 3) == high
-    })
-    .await;
-    test_support::process::terminate(&service);
-    let status = test_support::process::wait_for_exit(&mut service, Duration::from_secs(20))
-        .expect("exits after SIGTERM");
-    assert!(status.success(), "exit status after SIGTERM: {status}");
-
-    let logs = std::fs::read_to_string(&log).expect("logs");
-    let restarts = partition_restart_lines(&logs);
-    assert_eq!(
-        restarts.len(),
-        3,
-        "one line per restart:\n{}",
-        restarts.join("\n")
-    );
-    for line in &restarts {
-        assert!(
-            line.contains("cause=injected fault (test only)") && line.contains("restarts="),
-            "the line names the cause and the count: {line}"
-        );
-    }
-    // No offset skipped: every message of every partition is in the history (at least
-    // once: what the crashed actors had in flight was handled again).
-    let history = history(&output);
-    for (partition, end) in high.iter().enumerate() {
-        let seen: std::collections::BTreeSet<i64> = history
-            .iter()
-            .filter(|record| record.topic == topic && record.partition == partition as i32)
-            .map(|record| record.offset)
-            .collect();
-        let missing: Vec<i64> = (0..*end).filter(|offset| !seen.contains(offset)).collect();
-        assert!(
-            missing.is_empty(),
-            "partition {partition} skipped {missing:?}"
-        );
-    }
-    assert_eq!(assert_emails_whole(&output), users as usize);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_process_whose_actors_keep_panicking_exits_non_zero_and_commits_nothing_unhandled() {
-    init_logs();
-    let topic = unique("crashloop");
-    let group = unique("coolriel");
-    let root = tempfile::tempdir().expect("temp dir");
-    let output = root.path().join("output");
-    let log = root.path().join("coolriel.log");
-    create_topic(&topic, 1).await;
-    let producer = producer();
-    for id in 1..=3 {
-        publish(&producer, &topic, Some(0), &created(id), None).await;
-    }
-    // Every message received panics: the actor can never get past the first one.
-    let started = Instant::now();
-    let mut service = spawn_service_with(
-        &topic,
-        &group,
-        &output,
-        &log,
-        &[
-            ("COOLRIEL_FAULT_PARTITION_PANIC", "every=1"),
-            ("COOLRIEL_RESTART_LIMIT", "3"),
-            ("COOLRIEL_SHUTDOWN_TIMEOUT_MS", "5000"),
-        ],
-    );
-    let status = test_support::process::wait_for_exit(&mut service, Duration::from_secs(60))
-        .expect("it stops by itself");
-    let logs = std::fs::read_to_string(&log).expect("logs");
-    assert!(
-        !status.success(),
-        "a crash loop must end in a failure, not exit {status}:\n{logs}"
-    );
-    eprintln!(
-        "stopped by the restart budget after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        partition_restart_lines(&logs).len() >= 3,
-        "restarted before giving up:\n{logs}"
-    );
-    assert!(logs.contains("restart budget exhausted"), "{logs}");
-    assert_eq!(count_prefixed(&output, "welcome_", ".html"), 0);
-    assert_eq!(
-        committed(&topic, &group, 1),
-        vec![-1],
-        "no offset is committed for a message that was never handled"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_with_the_broker_gone_exits_within_the_bound_and_a_restart_loses_nothing() {
-    init_logs();
-    let mut broker = PrivateBroker::start();
-    let bootstrap = broker.bootstrap();
-    let topic = unique("brokergone");
-    let group = unique("coolriel");
-    let root = tempfile::tempdir().expect("temp dir");
-    let output = root.path().join("output");
-    let log = root.path().join("coolriel.log");
-    create_topic_at(&bootstrap, &topic, 1).await;
-    let producer = producer_at(&bootstrap);
-    for id in 1..=20 {
-        publish(&producer, &topic, Some(0), &created(id), None).await;
-    }
-    let env = [
-        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()),
-        ("COOLRIEL_SHUTDOWN_TIMEOUT_MS", "5000"),
-    ];
-    let mut first = spawn_service_with(&topic, &group, &output, &log, &env);
-    eventually("the first 20 emails", TIMEOUT, || {
-        count_prefixed(&output, "welcome_", ".html") == 20
-    })
-    .await;
-    eventually("their offsets committed", TIMEOUT, || {
-        committed_at(&bootstrap, &topic, &group, 1) == vec![20]
-    })
-    .await;
-
-    broker.stop();
-    let terminated = Instant::now();
-    test_support::process::terminate(&first);
-    // The bound (5 s) and a margin for the process's own exit; librdkafka alone would
-    // wait for the broker with no end.
-    let status = test_support::process::wait_for_exit(&mut first, Duration::from_secs(9));
-    let took = terminated.elapsed();
-    let logs = std::fs::read_to_string(&log).expect("logs");
-    let status = status.unwrap_or_else(|| panic!("still running {took:?} after SIGTERM:\n{logs}"));
-    eprintln!("exited {status} {took:?} after SIGTERM with the broker gone");
-    // Everything was committed before the broker went: nothing in flight was lost.
-    assert!(status.success(), "{status}:\n{logs}");
-
-    broker.resume();
-    for id in 21..=25 {
-        publish(&producer, &topic, Some(0), &created(id), None).await;
-    }
-    let mut second = spawn_service_with(&topic, &group, &output, &log, &env);
-    eventually("every email after the restart", TIMEOUT, || {
-        count_prefixed(&output, "welcome_", ".html") == 25
-    })
-    .await;
-    eventually("every offset committed after the restart", TIMEOUT, || {
-        committed_at(&bootstrap, &topic, &group, 1) == vec![25]
-    })
-    .await;
-    test_support::process::terminate(&second);
-    let status =
-        test_support::process::wait_for_exit(&mut second, Duration::from_secs(20)).expect("exits");
-    assert!(status.success(), "{status}");
-    assert_eq!(assert_emails_whole(&output), 25);
 }

@@ -99,8 +99,8 @@ pub struct Config {
     /// `COOLRIEL_MAX_IN_FLIGHT`: messages of one partition received but not yet done;
     /// the partition actor stops fetching at this number (back-pressure). Each message
     /// waits for its batch's sync before its slot frees, so the window must cover a few
-    /// batches for the writers never to wait for work (BENCHMARKS.md, case 7: 256 drains
-    /// faster than 64).
+    /// batches for the writers never to wait for work (see ADR 0008 for the
+    /// measurements).
     pub max_in_flight: usize,
     /// `COOLRIEL_DRAIN_TIMEOUT_MS`: how long a revoke or a shutdown waits for in-flight
     /// messages; what is unfinished then is not committed and will be redelivered.
@@ -110,20 +110,19 @@ pub struct Config {
     pub session_timeout: Duration,
     /// `KAFKA_FETCH_WAIT_MAX_MS` (1..=10000): the consumer's `fetch.wait.max.ms`, how long
     /// the broker may hold a fetch that found nothing new. Apache Kafka answers as soon as
-    /// an event arrives, so this costs it no latency. tansu 0.6.0 holds every fetch for
-    /// about this long, data or not, and producers to it slow down while fetches are held,
-    /// so the default is low: 25 ms bounds the consumer's added latency to about 50 ms,
-    /// against 500 ms (librdkafka's default) that made emails arrive half a second after
-    /// their request. The price is idle polling: one fetch per 25 ms, measured at 13 % of
-    /// a core in tansu with one idle consumer (4 % at 100 ms, 1 % at 500 ms).
+    /// an event arrives, so this costs it no latency; tansu 0.6.0 holds every fetch for
+    /// about this long, data or not, so the default is low (25 ms, where librdkafka's
+    /// 500 ms delayed every email by half a second), paid for by idle polling. The
+    /// measurements are in docs/adr/0008-consumer-fetch-and-prefetch-bounds.md.
     pub fetch_wait_max: Duration,
     /// `COOLRIEL_TEXT_FILES` (`true`/`false`): write each email's plain-text alternative
     /// as `{prefix}_{id}.txt` beside its HTML file. Off by default: the lab wrote HTML
-    /// only, and a second file per email halves how fast emails are written.
+    /// only, and a second file per email is a second inode to create, which is what
+    /// writing emails costs.
     pub text_files: bool,
     /// `COOLRIEL_EMAIL_WRITERS` (1..=64): how many actors (each on a thread of its own)
-    /// write each kind of email. File creation is kernel work: on 2 cores, two writers
-    /// create files faster than one (BENCHMARKS.md, case 7).
+    /// write each kind of email. File creation is kernel work, which two threads do faster
+    /// than one even on 2 cores.
     pub email_writers: usize,
     /// How the history and the emails are made durable in batches: at most this many
     /// messages per sync, and the first of a batch waits at most this long for company.
@@ -185,88 +184,10 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = Config::default();
         let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-
-        if let Some(value) = get("KAFKA_BOOTSTRAP_SERVERS") {
-            config.bootstrap_servers = value;
-        }
-        if let Some(value) = get("KAFKA_GROUP_ID") {
-            config.group_id = value;
-        }
-        if let Some(value) = get("COOLRIEL_TOPICS") {
-            let topics: Vec<String> = value
-                .split(',')
-                .map(str::trim)
-                .filter(|topic| !topic.is_empty())
-                .map(str::to_owned)
-                .collect();
-            if topics.is_empty() {
-                return Err(invalid("COOLRIEL_TOPICS", &value, "no topic named"));
-            }
-            config.topics = topics;
-        }
-        if let Some(value) = get("OUTPUT_DIR") {
-            config.output_dir = PathBuf::from(value);
-        }
-        if let Some(value) = get("TEMPLATES_DIR") {
-            config.templates_dir = Some(PathBuf::from(value));
-        }
-        if let Some(attempts) = parse_number(&get, "COOLRIEL_MAX_ATTEMPTS")? {
-            if attempts == 0 {
-                return Err(invalid("COOLRIEL_MAX_ATTEMPTS", "0", "at least 1"));
-            }
-            config.retry.max_attempts = u32::try_from(attempts)
-                .map_err(|_| invalid("COOLRIEL_MAX_ATTEMPTS", &attempts.to_string(), "too big"))?;
-        }
-        if let Some(millis) = parse_number(&get, "COOLRIEL_RETRY_BACKOFF_MS")? {
-            config.retry.initial_backoff = Duration::from_millis(millis);
-        }
-        if let Some(millis) = parse_number(&get, "COOLRIEL_HANDLER_TIMEOUT_MS")? {
-            config.handler_timeout = Duration::from_millis(millis.max(1));
-        }
-        if let Some(count) = parse_number(&get, "COOLRIEL_MAX_IN_FLIGHT")? {
-            config.max_in_flight = usize::try_from(count.max(1)).unwrap_or(usize::MAX);
-        }
-        if let Some(millis) = parse_number(&get, "COOLRIEL_DRAIN_TIMEOUT_MS")? {
-            config.drain_timeout = Duration::from_millis(millis);
-        }
-        if let Some(millis) = parse_number(&get, "KAFKA_SESSION_TIMEOUT_MS")? {
-            config.session_timeout = Duration::from_millis(millis);
-        }
-        if let Some(millis) = parse_number(&get, "KAFKA_FETCH_WAIT_MAX_MS")? {
-            if !(1..=10_000).contains(&millis) {
-                return Err(invalid(
-                    "KAFKA_FETCH_WAIT_MAX_MS",
-                    &millis.to_string(),
-                    "between 1 and 10000",
-                ));
-            }
-            config.fetch_wait_max = Duration::from_millis(millis);
-        }
-        if let Some(value) = get("COOLRIEL_ADMIN_ADDR") {
-            config.admin_addr = value.trim().parse().map_err(|error| {
-                invalid(
-                    "COOLRIEL_ADMIN_ADDR",
-                    &value,
-                    &format!("{error} (expected IP:PORT, e.g. 0.0.0.0:5001)"),
-                )
-            })?;
-        }
-        if let Some(value) = get("COOLRIEL_TEXT_FILES") {
-            config.text_files = parse_bool("COOLRIEL_TEXT_FILES", &value)?;
-        }
-        if let Some(count) = parse_number(&get, "COOLRIEL_EMAIL_WRITERS")? {
-            if !(1..=64).contains(&count) {
-                return Err(invalid(
-                    "COOLRIEL_EMAIL_WRITERS",
-                    &count.to_string(),
-                    "between 1 and 64",
-                ));
-            }
-            config.email_writers = usize::try_from(count).unwrap_or(1);
-        }
-        if let Some(millis) = parse_number(&get, "COOLRIEL_LAG_REFRESH_MS")? {
-            config.lag_refresh_interval = Duration::from_millis(millis.max(100));
-        }
+        read_kafka_settings(&get, &mut config)?;
+        read_output_settings(&get, &mut config)?;
+        read_delivery_settings(&get, &mut config)?;
+        read_admin_settings(&get, &mut config)?;
         read_supervision_settings(&get, &mut config)?;
         Ok(config)
     }
@@ -291,6 +212,105 @@ fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err(invalid(name, value, "expected true or false")),
     }
+}
+
+/// The brokers, the group, the topics and the consumer's timings.
+fn read_kafka_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    config: &mut Config,
+) -> Result<(), ConfigError> {
+    if let Some(value) = get("KAFKA_BOOTSTRAP_SERVERS") {
+        config.bootstrap_servers = value;
+    }
+    if let Some(value) = get("KAFKA_GROUP_ID") {
+        config.group_id = value;
+    }
+    if let Some(value) = get("COOLRIEL_TOPICS") {
+        let topics: Vec<String> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|topic| !topic.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if topics.is_empty() {
+            return Err(invalid("COOLRIEL_TOPICS", &value, "no topic named"));
+        }
+        config.topics = topics;
+    }
+    if let Some(millis) = parse_number(get, "KAFKA_SESSION_TIMEOUT_MS")? {
+        config.session_timeout = Duration::from_millis(millis);
+    }
+    if let Some(millis) = parse_number_in(get, "KAFKA_FETCH_WAIT_MAX_MS", 1..=10_000)? {
+        config.fetch_wait_max = Duration::from_millis(millis);
+    }
+    Ok(())
+}
+
+/// Where the emails and the history go, from which templates, and how they are written.
+fn read_output_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    config: &mut Config,
+) -> Result<(), ConfigError> {
+    if let Some(value) = get("OUTPUT_DIR") {
+        config.output_dir = PathBuf::from(value);
+    }
+    if let Some(value) = get("TEMPLATES_DIR") {
+        config.templates_dir = Some(PathBuf::from(value));
+    }
+    if let Some(value) = get("COOLRIEL_TEXT_FILES") {
+        config.text_files = parse_bool("COOLRIEL_TEXT_FILES", &value)?;
+    }
+    if let Some(count) = parse_number_in(get, "COOLRIEL_EMAIL_WRITERS", 1..=64)? {
+        config.email_writers = usize::try_from(count).unwrap_or(1);
+    }
+    Ok(())
+}
+
+/// How messages go through the handlers: retries, timeouts, how many at once, the drain.
+fn read_delivery_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    config: &mut Config,
+) -> Result<(), ConfigError> {
+    if let Some(attempts) = parse_number(get, "COOLRIEL_MAX_ATTEMPTS")? {
+        if attempts == 0 {
+            return Err(invalid("COOLRIEL_MAX_ATTEMPTS", "0", "at least 1"));
+        }
+        config.retry.max_attempts = u32::try_from(attempts)
+            .map_err(|_| invalid("COOLRIEL_MAX_ATTEMPTS", &attempts.to_string(), "too big"))?;
+    }
+    if let Some(millis) = parse_number(get, "COOLRIEL_RETRY_BACKOFF_MS")? {
+        config.retry.initial_backoff = Duration::from_millis(millis);
+    }
+    if let Some(millis) = parse_number(get, "COOLRIEL_HANDLER_TIMEOUT_MS")? {
+        config.handler_timeout = Duration::from_millis(millis.max(1));
+    }
+    if let Some(count) = parse_number(get, "COOLRIEL_MAX_IN_FLIGHT")? {
+        config.max_in_flight = usize::try_from(count.max(1)).unwrap_or(usize::MAX);
+    }
+    if let Some(millis) = parse_number(get, "COOLRIEL_DRAIN_TIMEOUT_MS")? {
+        config.drain_timeout = Duration::from_millis(millis);
+    }
+    Ok(())
+}
+
+/// The admin server's address and how often it reads the lag from the broker.
+fn read_admin_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    config: &mut Config,
+) -> Result<(), ConfigError> {
+    if let Some(value) = get("COOLRIEL_ADMIN_ADDR") {
+        config.admin_addr = value.trim().parse().map_err(|error| {
+            invalid(
+                "COOLRIEL_ADMIN_ADDR",
+                &value,
+                &format!("{error} (expected IP:PORT, e.g. 0.0.0.0:5001)"),
+            )
+        })?;
+    }
+    if let Some(millis) = parse_number(get, "COOLRIEL_LAG_REFRESH_MS")? {
+        config.lag_refresh_interval = Duration::from_millis(millis.max(100));
+    }
+    Ok(())
 }
 
 /// The restart budget, the shutdown bound and the test-only fault hook.
@@ -343,6 +363,22 @@ fn parse_number(
         .transpose()
 }
 
+/// [`parse_number`], refusing a number outside `range`.
+fn parse_number_in(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, ConfigError> {
+    match parse_number(get, name)? {
+        Some(number) if !range.contains(&number) => Err(invalid(
+            name,
+            &number.to_string(),
+            &format!("between {} and {}", range.start(), range.end()),
+        )),
+        number => Ok(number),
+    }
+}
+
 fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
     ConfigError::Invalid {
         name,
@@ -352,163 +388,4 @@ fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-            .collect();
-        Config::from_lookup(|name| map.get(name).cloned())
-    }
-
-    #[test]
-    fn defaults_follow_the_design() {
-        let config = from(&[]).expect("defaults");
-        assert_eq!(config.bootstrap_servers, "127.0.0.1:9092");
-        assert_eq!(config.group_id, "coolriel");
-        assert_eq!(
-            config.topics,
-            vec!["user-events".to_owned(), "order-events".to_owned()]
-        );
-        assert_eq!(config.output_dir, PathBuf::from("output"));
-        assert_eq!(config.templates_dir, None);
-        assert_eq!(config.admin_addr.to_string(), "127.0.0.1:5001");
-        assert_eq!(config.lag_refresh_interval, Duration::from_secs(5));
-        assert_eq!(config.fetch_wait_max, Duration::from_millis(25));
-    }
-
-    #[test]
-    fn supervision_settings_are_read_and_checked() {
-        let defaults = from(&[]).expect("defaults");
-        assert_eq!(defaults.restart_policy, RestartPolicy::default());
-        assert_eq!(defaults.shutdown_timeout, Duration::from_secs(15));
-        assert_eq!(defaults.partition_panics, None, "no fault unless asked");
-        let config = from(&[
-            ("COOLRIEL_RESTART_LIMIT", "2"),
-            ("COOLRIEL_RESTART_WINDOW_MS", "5000"),
-            ("COOLRIEL_SHUTDOWN_TIMEOUT_MS", "4000"),
-            ("COOLRIEL_FAULT_PARTITION_PANIC", "every=10,times=1"),
-        ])
-        .expect("valid");
-        assert_eq!(config.restart_policy.limit, 2);
-        assert_eq!(config.restart_policy.window, Duration::from_secs(5));
-        assert_eq!(config.shutdown_timeout, Duration::from_secs(4));
-        assert_eq!(
-            config.partition_panics,
-            Some(FaultPlan {
-                every: 10,
-                times: Some(1)
-            })
-        );
-        for (name, bad) in [
-            ("COOLRIEL_RESTART_LIMIT", "0"),
-            ("COOLRIEL_SHUTDOWN_TIMEOUT_MS", "10"),
-            ("COOLRIEL_FAULT_PARTITION_PANIC", "sometimes"),
-        ] {
-            let error = from(&[(name, bad)]).expect_err(bad);
-            assert!(error.to_string().contains(name), "{error}");
-        }
-    }
-
-    #[test]
-    fn the_fetch_wait_is_bounded() {
-        let config = from(&[("KAFKA_FETCH_WAIT_MAX_MS", "500")]).expect("valid");
-        assert_eq!(config.fetch_wait_max, Duration::from_millis(500));
-        for bad in ["0", "10001", "soon"] {
-            let error = from(&[("KAFKA_FETCH_WAIT_MAX_MS", bad)]).expect_err(bad);
-            assert!(
-                error.to_string().contains("KAFKA_FETCH_WAIT_MAX_MS"),
-                "{error}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_admin_address_takes_any_ip_and_port() {
-        let config = from(&[
-            ("COOLRIEL_ADMIN_ADDR", "0.0.0.0:8081"),
-            ("COOLRIEL_LAG_REFRESH_MS", "1000"),
-        ])
-        .expect("valid");
-        assert_eq!(config.admin_addr.to_string(), "0.0.0.0:8081");
-        assert_eq!(config.lag_refresh_interval, Duration::from_secs(1));
-        assert_eq!(
-            from(&[("COOLRIEL_ADMIN_ADDR", "127.0.0.1:0")])
-                .expect("port 0")
-                .admin_addr
-                .port(),
-            0
-        );
-        let error = from(&[("COOLRIEL_ADMIN_ADDR", "localhost")]).expect_err("no port");
-        assert!(error.to_string().contains("COOLRIEL_ADMIN_ADDR"), "{error}");
-    }
-
-    #[test]
-    fn environment_overrides_defaults() {
-        let config = from(&[
-            ("KAFKA_GROUP_ID", "g"),
-            ("COOLRIEL_TOPICS", " a, b ,"),
-            ("COOLRIEL_MAX_ATTEMPTS", "3"),
-            ("COOLRIEL_RETRY_BACKOFF_MS", "10"),
-        ])
-        .expect("valid");
-        assert_eq!(config.group_id, "g");
-        assert_eq!(config.topics, vec!["a".to_owned(), "b".to_owned()]);
-        assert_eq!(config.retry.max_attempts, 3);
-        assert_eq!(config.retry.initial_backoff, Duration::from_millis(10));
-    }
-
-    #[test]
-    fn one_topic_can_be_chosen_and_none_is_an_error() {
-        let config = from(&[("COOLRIEL_TOPICS", "user-events")]).expect("valid");
-        assert_eq!(config.topics, vec!["user-events".to_owned()]);
-        let error = from(&[("COOLRIEL_TOPICS", " , ")]).expect_err("no topic");
-        assert!(error.to_string().contains("COOLRIEL_TOPICS"), "{error}");
-    }
-
-    #[test]
-    fn bad_numbers_are_named_in_the_error() {
-        let error = from(&[("COOLRIEL_MAX_ATTEMPTS", "many")]).expect_err("invalid");
-        assert!(
-            error.to_string().contains("COOLRIEL_MAX_ATTEMPTS"),
-            "{error}"
-        );
-        assert!(from(&[("COOLRIEL_MAX_ATTEMPTS", "0")]).is_err());
-    }
-
-    #[test]
-    fn the_email_path_settings_are_checked() {
-        let defaults = from(&[]).expect("defaults");
-        assert!(!defaults.text_files, "HTML only by default, as the lab");
-        assert!((1..=4).contains(&defaults.email_writers));
-        let config = from(&[
-            ("COOLRIEL_TEXT_FILES", "true"),
-            ("COOLRIEL_EMAIL_WRITERS", "3"),
-        ])
-        .expect("valid");
-        assert!(config.text_files);
-        assert_eq!(config.email_writers, 3);
-        let error = from(&[("COOLRIEL_TEXT_FILES", "maybe")]).expect_err("not a bool");
-        assert!(error.to_string().contains("COOLRIEL_TEXT_FILES"), "{error}");
-        for count in ["0", "65"] {
-            let error = from(&[("COOLRIEL_EMAIL_WRITERS", count)]).expect_err("out of range");
-            assert!(error.to_string().contains("between 1 and 64"), "{error}");
-        }
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let policy = RetryPolicy {
-            max_attempts: 10,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(350),
-        };
-        assert_eq!(policy.backoff(1), Duration::from_millis(100));
-        assert_eq!(policy.backoff(2), Duration::from_millis(200));
-        assert_eq!(policy.backoff(3), Duration::from_millis(350));
-        assert_eq!(policy.backoff(30), Duration::from_millis(350));
-    }
-}
+mod tests;

@@ -12,12 +12,15 @@
 //! [`OrderEmailData`] (an order with its lines and total: order confirmation and payment
 //! receipt). Strict mode turns a variable the data does not have into a render error.
 
+mod data;
+
 use std::path::{Path, PathBuf};
 
-use chrono::{Datelike as _, NaiveDateTime, Timelike as _};
 use handlebars::Handlebars;
 use serde::Serialize;
-use shared_events::{LabDateTime, Money, OrderCreated, OrderItem, OrderPaid, UserType};
+
+pub use data::{EmailData, OrderEmailData, OrderLineData, OrderView, UserView, french_date};
+use shared_events::UserType;
 
 /// The emails the service writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,7 +90,7 @@ impl Format {
 /// `(name, include_str!("../../templates/" name))` for each file name.
 macro_rules! embedded_templates {
     ($($file:literal),* $(,)?) => {
-        &[$(($file, include_str!(concat!("../../templates/", $file)))),*]
+        &[$(($file, include_str!(concat!("../../../templates/", $file)))),*]
     };
 }
 
@@ -170,132 +173,6 @@ pub enum TemplateError {
         #[source]
         source: Box<handlebars::RenderError>,
     },
-}
-
-/// What the templates may use. Strict mode makes any other variable an error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EmailData {
-    pub name: String,
-    pub user_id: i64,
-    pub email: String,
-    /// The user type in words (`Client`, `Employé`, `Gestionnaire`).
-    pub user_type: String,
-    /// When the event happened, in French (`9 novembre 2025 à 14 h 03`), taken from the
-    /// event so that a re-delivered event renders the same bytes.
-    pub date: String,
-}
-
-impl EmailData {
-    pub fn new(
-        user_id: i64,
-        name: &str,
-        email: &str,
-        user_type: UserType,
-        when: &LabDateTime,
-    ) -> Self {
-        EmailData {
-            name: name.to_owned(),
-            user_id,
-            email: email.to_owned(),
-            user_type: user_type_label(user_type).to_owned(),
-            date: french_date(when.naive()),
-        }
-    }
-}
-
-/// The fields of an order that [`OrderCreated`] and [`OrderPaid`] both carry (`From`
-/// either): what an order email, and the replay's orders projection, are made from.
-#[derive(Debug, Clone, Copy)]
-pub struct OrderView<'a> {
-    pub order_id: i64,
-    pub user_id: i64,
-    pub user_name: &'a str,
-    pub user_email: &'a str,
-    pub user_type: UserType,
-    pub items: &'a [OrderItem],
-    pub total: Money,
-}
-
-impl<'a> From<&'a OrderCreated> for OrderView<'a> {
-    fn from(order: &'a OrderCreated) -> Self {
-        OrderView {
-            order_id: order.id,
-            user_id: order.user_id,
-            user_name: &order.user_name,
-            user_email: &order.user_email,
-            user_type: order.user_type,
-            items: &order.items,
-            total: order.total,
-        }
-    }
-}
-
-impl<'a> From<&'a OrderPaid> for OrderView<'a> {
-    fn from(order: &'a OrderPaid) -> Self {
-        OrderView {
-            order_id: order.id,
-            user_id: order.user_id,
-            user_name: &order.user_name,
-            user_email: &order.user_email,
-            user_type: order.user_type,
-            items: &order.items,
-            total: order.total,
-        }
-    }
-}
-
-/// What the order templates may use: the customer's fields as in [`EmailData`], plus the
-/// order's id, lines and total. Amounts are decimal strings (`1999.99`), exact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OrderEmailData {
-    pub order_id: i64,
-    /// The customer's name.
-    pub name: String,
-    pub user_id: i64,
-    pub email: String,
-    /// The user type in words (`Client`, `Employé`, `Gestionnaire`).
-    pub user_type: String,
-    /// When the event happened, in French, from the event (see [`EmailData::date`]).
-    pub date: String,
-    /// The order's lines, in the order the event lists them.
-    pub items: Vec<OrderLineData>,
-    pub total: String,
-}
-
-/// One line of the items table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OrderLineData {
-    /// The product's name at the time of the order.
-    pub name: String,
-    pub sku: String,
-    pub quantity: i64,
-    pub unit_price: String,
-    pub line_total: String,
-}
-
-impl OrderEmailData {
-    pub fn new(order: OrderView<'_>, when: &LabDateTime) -> Self {
-        OrderEmailData {
-            order_id: order.order_id,
-            name: order.user_name.to_owned(),
-            user_id: order.user_id,
-            email: order.user_email.to_owned(),
-            user_type: user_type_label(order.user_type).to_owned(),
-            date: french_date(when.naive()),
-            items: order
-                .items
-                .iter()
-                .map(|item| OrderLineData {
-                    name: item.name.clone(),
-                    sku: item.sku.clone(),
-                    quantity: item.quantity,
-                    unit_price: item.unit_price.to_string(),
-                    line_total: item.line_total.to_string(),
-                })
-                .collect(),
-            total: order.total.to_string(),
-        }
-    }
 }
 
 /// One email, rendered both ways.
@@ -445,50 +322,13 @@ pub fn email_file_name(kind: EmailKind, id: i64, format: Format) -> String {
     format!("{}_{id}.{}", kind.file_prefix(), format.extension())
 }
 
-fn user_type_slug(user_type: UserType) -> &'static str {
+/// A user type as template names and the gallery's query write it (`client`, ...).
+pub fn user_type_slug(user_type: UserType) -> &'static str {
     match user_type {
         UserType::Client => "client",
         UserType::Employee => "employee",
         UserType::Manager => "manager",
     }
-}
-
-fn user_type_label(user_type: UserType) -> &'static str {
-    match user_type {
-        UserType::Client => "Client",
-        UserType::Employee => "Employé",
-        UserType::Manager => "Gestionnaire",
-    }
-}
-
-const MONTHS: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
-/// `9 novembre 2025 à 14 h 03`, the way a French-Canadian email writes a date.
-pub fn french_date(when: NaiveDateTime) -> String {
-    let month = MONTHS
-        .get(when.month0() as usize)
-        .copied()
-        .unwrap_or_default();
-    format!(
-        "{} {month} {} à {} h {:02}",
-        when.day(),
-        when.year(),
-        when.hour(),
-        when.minute()
-    )
 }
 
 #[cfg(test)]
@@ -497,22 +337,19 @@ mod tests {
 
     #[test]
     fn file_names_come_from_the_id() {
-        assert_eq!(
-            email_file_name(EmailKind::Welcome, 7, Format::Html),
-            "welcome_7.html"
-        );
-        assert_eq!(
-            email_file_name(EmailKind::Goodbye, 12, Format::Text),
-            "goodbye_12.txt"
-        );
-        assert_eq!(
-            email_file_name(EmailKind::OrderConfirmation, 3, Format::Html),
-            "order_3.html"
-        );
-        assert_eq!(
-            email_file_name(EmailKind::PaymentReceipt, 3, Format::Text),
-            "receipt_3.txt"
-        );
+        for (kind, id, format, name) in [
+            (EmailKind::Welcome, 7, Format::Html, "welcome_7.html"),
+            (EmailKind::Goodbye, 12, Format::Text, "goodbye_12.txt"),
+            (
+                EmailKind::OrderConfirmation,
+                3,
+                Format::Html,
+                "order_3.html",
+            ),
+            (EmailKind::PaymentReceipt, 3, Format::Text, "receipt_3.txt"),
+        ] {
+            assert_eq!(email_file_name(kind, id, format), name);
+        }
         assert_eq!(
             template_file(EmailKind::Welcome, UserType::Manager, Format::Text),
             "welcome_manager.txt.hbs"
@@ -521,33 +358,6 @@ mod tests {
             template_file(EmailKind::PaymentReceipt, UserType::Employee, Format::Html),
             "payment_receipt_employee.html.hbs"
         );
-    }
-
-    #[test]
-    fn order_data_keeps_amounts_exact() {
-        let items = [OrderItem {
-            product_id: 4,
-            name: "Clavier".into(),
-            sku: "KB-1".into(),
-            unit_price: Money::from_cents(199_999),
-            quantity: 2,
-            line_total: Money::from_cents(399_998),
-        }];
-        let order = OrderView {
-            order_id: 12,
-            user_id: 7,
-            user_name: "Ada",
-            user_email: "ada@example.com",
-            user_type: UserType::Employee,
-            items: &items,
-            total: Money::from_cents(399_998),
-        };
-        let when = LabDateTime::parse("2025-08-01 09:05:00").expect("date");
-        let data = OrderEmailData::new(order, &when);
-        assert_eq!(data.total, "3999.98");
-        assert_eq!(data.items[0].unit_price, "1999.99");
-        assert_eq!(data.items[0].line_total, "3999.98");
-        assert_eq!(data.user_type, "Employé");
     }
 
     #[test]
@@ -576,11 +386,5 @@ mod tests {
         needed.sort();
         assert_eq!(built_in, needed);
         Templates::embedded().expect("the built-in templates compile");
-    }
-
-    #[test]
-    fn dates_are_written_in_french() {
-        let when = LabDateTime::parse("2025-08-01 09:05:00").expect("date");
-        assert_eq!(french_date(when.naive()), "1 août 2025 à 9 h 05");
     }
 }

@@ -1,14 +1,13 @@
 //! `coolriel replay` against the real broker: counts, `--since`/`--until`, determinism,
 //! both topics or one (`--topic`), the users and orders projections.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use common::*;
 use coolriel::{ReplayOptions, replay};
+
+use crate::helpers::*;
 
 /// Run the built binary's `replay` with `COOLRIEL_TOPICS=topics`; returns its stdout.
 fn replay_cli(topics: &str, output_dir: &Path, extra: &[&str]) -> String {
@@ -45,7 +44,7 @@ async fn replay_counts_filters_by_time_and_is_deterministic() {
     init_logs();
     let topic = unique("replay");
     create_topic(&topic, 3).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let now = Utc::now().timestamp_millis();
     let hour_ago = now - 3_600_000;
     // An hour ago: users 1..=10 created, 1..=4 deleted. Now: users 11..=15 created.
@@ -195,7 +194,7 @@ async fn replay_reads_both_topics_or_one_and_rebuilds_the_orders() {
     let orders_topic = unique("replay-orders");
     create_topic(&users_topic, 3).await;
     create_topic(&orders_topic, 3).await;
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let base = Utc::now().timestamp_millis() - 3_600_000;
     // Users 1..=4 created, user 4 deleted; orders 1..=6 of users 1..=4, orders 1..=4 paid,
     // order 4 (paid) and order 6 (unpaid) deleted. Timestamps interleave the two topics.
