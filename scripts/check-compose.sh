@@ -31,11 +31,18 @@ example_keys = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", pathlib.Path(".env.example
 
 def settings_read(crate):
     """Upper-case string literals in the crate's config and telemetry modules (that is
-    where both crates read the environment), plus RUST_LOG, read by the log filter."""
+    where both crates read the environment), plus RUST_LOG, read by the log filter. A
+    module may be one file (`config.rs`) or a directory (`config/mod.rs` and its
+    submodules; their `tests.rs` is left out: it names settings, it does not read them)."""
     names = {"RUST_LOG"}
-    for module in ["config.rs", "telemetry.rs"]:
-        source = pathlib.Path(crate, "src", module).read_text()
-        names |= set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', source))
+    src = pathlib.Path(crate, "src")
+    for module in ["config", "telemetry"]:
+        files = [src / f"{module}.rs"] if (src / f"{module}.rs").exists() else sorted(
+            f for f in (src / module).rglob("*.rs") if f.name != "tests.rs")
+        if not files:
+            sys.exit(f"[compose] {crate}: no {module}.rs nor {module}/ module in {src}")
+        for file in files:
+            names |= set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', file.read_text()))
     return names
 
 # The test-only fault hooks (`*_FAULT_*`) make the services panic on purpose: they must be
