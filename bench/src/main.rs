@@ -11,6 +11,7 @@
 //!   and coolriel against the lab's consumer), each against its limit.
 //! - [`kafka`]: topics, filling a topic, the bare consumer.
 //! - [`limits`]: rendering, atomic writes and the database transaction alone in a loop.
+//! - [`load`]: the closed loop (workers timing one operation until a deadline).
 //! - [`http`]: closed-loop and open-loop HTTP load.
 //! - [`procs`]: child processes and their peak RSS.
 //! - [`stats`]: percentiles and median (min–max).
@@ -20,6 +21,7 @@ mod cases;
 mod http;
 mod kafka;
 mod limits;
+mod load;
 mod procs;
 mod report;
 mod stats;

@@ -19,9 +19,10 @@ use sea_orm::{
 };
 use store_manager::entities::outbox;
 
-use crate::http::{self, LoadResult};
+use crate::http;
 use crate::kafka::{self, Mode};
 use crate::limits;
+use crate::load::LoadResult;
 use crate::procs::{CpuUse, CpuWatch, Service, free_port, wait_ready};
 use crate::report::{Section, Target};
 use crate::stats::{Spread, max, percentile};
