@@ -102,7 +102,7 @@ impl Scaling {
                  an offset inside a record batch with the next batch: the new owners resumed \
                  after the rebalance past the old owner's committed offsets. The broker now keeps \
                  its log in SQLite, which answers such fetches correctly; a stall now is a new \
-                 defect (`coolriel/tests/service.rs`, \
+                 defect (`coolriel/tests/coolriel/service/group.rs`, \
                  `a_second_instance_joining_during_a_backlog_loses_nothing`, covers the case)."
             );
         }
