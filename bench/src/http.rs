@@ -7,21 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-/// What a load run did.
-#[derive(Debug, Default)]
-pub(crate) struct LoadResult {
-    /// Latency of every successful request, in milliseconds.
-    pub(crate) latencies_ms: Vec<f64>,
-    /// Requests that did not succeed (any status but 201, or no answer).
-    pub(crate) errors: u64,
-    pub(crate) elapsed: Duration,
-}
-
-impl LoadResult {
-    pub(crate) fn per_second(&self) -> f64 {
-        self.latencies_ms.len() as f64 / self.elapsed.as_secs_f64()
-    }
-}
+use crate::load::{self, LoadResult};
 
 pub(crate) fn client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
@@ -48,44 +34,26 @@ pub(crate) async fn closed_loop(
     tag: &str,
 ) -> Result<LoadResult> {
     let url = Arc::new(format!("{base}/users"));
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency {
-        let client = client.clone();
-        let url = Arc::clone(&url);
-        let tag = tag.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0_u64;
-            let mut i = 0_u64;
-            while Instant::now() < deadline {
-                i += 1;
-                let sent = Instant::now();
-                let answer = client
-                    .post(url.as_str())
-                    .json(&body(&tag, worker, i))
-                    .send()
-                    .await;
-                match answer {
-                    Ok(response) if response.status().as_u16() == 201 => {
-                        let _ = response.bytes().await;
-                        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
-                    }
-                    _ => errors += 1,
+    let client = client.clone();
+    let tag = tag.to_owned();
+    load::closed_loop(concurrency, duration, move |worker, i| {
+        let (client, url, tag) = (client.clone(), Arc::clone(&url), tag.clone());
+        Ok(async move {
+            let answer = client
+                .post(url.as_str())
+                .json(&body(&tag, worker, i))
+                .send()
+                .await;
+            match answer {
+                Ok(response) if response.status().as_u16() == 201 => {
+                    let _ = response.bytes().await;
+                    true
                 }
+                _ => false,
             }
-            (latencies, errors)
-        }));
-    }
-    let mut result = LoadResult::default();
-    for task in tasks {
-        let (latencies, errors) = task.await?;
-        result.latencies_ms.extend(latencies);
-        result.errors += errors;
-    }
-    result.elapsed = started.elapsed();
-    Ok(result)
+        })
+    })
+    .await
 }
 
 /// One successful request of the open loop.

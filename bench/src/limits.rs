@@ -14,7 +14,7 @@ use store_manager::domain::{UserEmail, UserName};
 use store_manager::services::users::{NewUser, create_user};
 use store_manager::topics::Topics;
 
-use crate::http::LoadResult;
+use crate::load::{self, LoadResult};
 
 /// Render `events` emails (HTML only, as coolriel does per event by default), welcome and
 /// goodbye alternately over the three user types. Returns the elapsed time and the last
@@ -86,40 +86,20 @@ pub(crate) async fn db_limit(
         user_events: "bench-limit-users".to_owned(),
         order_events: "bench-limit-orders".to_owned(),
     });
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency {
+    let result = {
         let db = db.clone();
-        let topics = Arc::clone(&topics);
         let tag = tag.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0_u64;
-            let mut i = 0_u64;
-            while Instant::now() < deadline {
-                i += 1;
-                let new_user = NewUser {
-                    name: UserName::parse(&format!("Bench Limit {worker} {i}"))?,
-                    email: UserEmail::parse(&format!("limit-{tag}-{worker}-{i}@bench.example"))?,
-                    user_type: UserType::ALL[usize::try_from(i)? % 3],
-                };
-                let sent = Instant::now();
-                match create_user(&db, &topics, new_user).await {
-                    Ok(_) => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
-                    Err(_) => errors += 1,
-                }
-            }
-            anyhow::Ok((latencies, errors))
-        }));
-    }
-    let mut result = LoadResult::default();
-    for task in tasks {
-        let (latencies, errors) = task.await??;
-        result.latencies_ms.extend(latencies);
-        result.errors += errors;
-    }
-    result.elapsed = started.elapsed();
+        load::closed_loop(concurrency, duration, move |worker, i| {
+            let new_user = NewUser {
+                name: UserName::parse(&format!("Bench Limit {worker} {i}"))?,
+                email: UserEmail::parse(&format!("limit-{tag}-{worker}-{i}@bench.example"))?,
+                user_type: UserType::ALL[usize::try_from(i)? % 3],
+            };
+            let (db, topics) = (db.clone(), Arc::clone(&topics));
+            Ok(async move { create_user(&db, &topics, new_user).await.is_ok() })
+        })
+        .await?
+    };
     db.close().await?;
     Ok(result)
 }

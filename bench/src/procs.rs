@@ -281,6 +281,33 @@ pub(crate) struct CpuUse {
 }
 
 impl CpuUse {
+    /// Mean cores per process over several uses of the same processes, described; `not
+    /// measured` when there are none.
+    pub(crate) fn describe_mean(uses: &[CpuUse]) -> String {
+        let Some(first) = uses.first() else {
+            return "not measured".to_owned();
+        };
+        let n = uses.len() as f64;
+        let mean = CpuUse {
+            processes: first
+                .processes
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| {
+                    let sum: f64 = uses
+                        .iter()
+                        .filter_map(|u| u.processes.get(i))
+                        .map(|p| p.1)
+                        .sum();
+                    (name.clone(), sum / n)
+                })
+                .collect(),
+            machine_busy: uses.iter().map(|u| u.machine_busy).sum::<f64>() / n,
+            machine_cores: uses.iter().map(|u| u.machine_cores).sum::<f64>() / n,
+        };
+        mean.describe()
+    }
+
     /// `name 0.62, name 0.40, …; machine 1.95 of 2.0 cores`.
     pub(crate) fn describe(&self) -> String {
         let parts: Vec<String> = self

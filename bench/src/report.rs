@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
+use crate::stats::Spread;
+
 /// One case's part of the report.
 #[derive(Debug)]
 pub(crate) struct Section {
@@ -19,6 +21,36 @@ pub(crate) struct Target {
     pub(crate) target: String,
     pub(crate) measured: String,
     pub(crate) met: bool,
+}
+
+impl Target {
+    /// Case `case`'s target that the median of `measured` (shown with `decimals` digits) is
+    /// at least `min`.
+    pub(crate) fn at_least(
+        case: &str,
+        what: String,
+        measured: &Spread,
+        min: f64,
+        decimals: usize,
+    ) -> Target {
+        Target {
+            case: case.to_owned(),
+            what,
+            target: format!("≥ {min}"),
+            measured: measured.show(decimals),
+            met: measured.median >= min,
+        }
+    }
+}
+
+/// A row of a Markdown table, with its line break.
+pub(crate) fn table_row(cells: &[String]) -> String {
+    format!("| {} |\n", cells.join(" | "))
+}
+
+/// A target's verdict as the report prints it.
+pub(crate) fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
 }
 
 /// The machine the figures come from.
@@ -119,7 +151,7 @@ pub(crate) fn render(header: &Header, sections: &[Section], failures: &[String])
             target.what,
             target.target,
             target.measured,
-            if target.met { "met" } else { "**missed**" }
+            met(target.met)
         );
     }
     if header.full {
@@ -128,11 +160,7 @@ pub(crate) fn render(header: &Header, sections: &[Section], failures: &[String])
             "| all | the whole full run | < {:.0} min | {:.1} min | {} |",
             FULL_RUN_TARGET_S / 60.0,
             header.duration_s / 60.0,
-            if header.duration_s < FULL_RUN_TARGET_S {
-                "met"
-            } else {
-                "**missed**"
-            }
+            met(header.duration_s < FULL_RUN_TARGET_S)
         );
     }
     if header.full && header.duration_s >= FULL_RUN_TARGET_S {

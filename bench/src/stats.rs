@@ -1,4 +1,11 @@
-//! Percentiles of samples and the spread (median, min, max) of a figure over runs.
+//! Rates, percentiles of samples and the spread (median, min, max) of a figure over runs.
+
+use std::time::Duration;
+
+/// `count` per second of `elapsed`.
+pub(crate) fn rate(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
 
 /// The `p`th percentile (0–100) of `values`, nearest rank; `NaN` when there are none.
 pub(crate) fn percentile(values: &[f64], p: f64) -> f64 {

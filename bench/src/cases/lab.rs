@@ -22,11 +22,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
-use super::{Settings, log, rate, rows_of, start_coolriel, wait_for_emails};
+use super::emails::wait_for_emails;
+use super::services::start_coolriel;
+use super::{Settings, log};
 use crate::kafka;
 use crate::procs::Service;
-use crate::report::{Section, Target};
-use crate::stats::Spread;
+use crate::report::{Section, Target, table_row};
+use crate::stats::{Spread, rate};
 
 /// What case 7 needs besides the common settings.
 #[derive(Debug, Clone)]
@@ -41,6 +43,9 @@ pub(crate) struct LabSettings {
 
 /// The target of the issue: coolriel at least 3 times the lab's consumer.
 const TARGET_RATIO: f64 = 3.0;
+
+/// And at least this many emails per second.
+const TARGET_EMAILS_PER_SECOND: f64 = 6000.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Consumer {
@@ -68,21 +73,7 @@ struct Rates {
 /// Case 7 (see the module documentation).
 pub(crate) fn against_the_lab(settings: &Settings, lab: &LabSettings) -> Result<Section> {
     let runtime = tokio::runtime::Runtime::new()?;
-    let mut body = String::new();
-    let _ = writeln!(
-        body,
-        "Each topic (3 partitions) holds one `UserCreated` per user (all three user types, key = \
-         user id). The lab's consumer (`bench/lab_consumer.py`: confluent-kafka, auto-commit, \
-         `str.replace` template, one `open().write()` per email, no fsync) and coolriel (release \
-         build, default settings: HTML only, whole-or-absent files, durable before the offset is \
-         committed), each in a group of its own, timed from process start to the last \
-         `welcome_<id>.html`; they alternate which goes first. Emails/s, median (min–max) of {} \
-         runs; the ratio is computed per run. No file is deleted between runs (see below).\n",
-        settings.runs
-    );
-    body.push_str(
-        "| events | lab consumer emails/s | coolriel emails/s | coolriel / lab |\n|---|---|---|---|\n",
-    );
+    let mut body = intro(settings);
     let mut targets = Vec::new();
     let mut outputs: Vec<PathBuf> = Vec::new();
     let mut first_topic = None;
@@ -91,54 +82,31 @@ pub(crate) fn against_the_lab(settings: &Settings, lab: &LabSettings) -> Result<
         runtime.block_on(kafka::create_topics(&settings.brokers, &[&topic]))?;
         log(&format!("case 7: filling {topic} with {size} UserCreated"));
         let events = kafka::fill_created_users(&settings.brokers, &topic, size)?;
-        let mut rates = Rates::default();
-        for run in 0..settings.runs {
-            let order = if run % 2 == 0 {
-                [Consumer::Lab, Consumer::Coolriel]
-            } else {
-                [Consumer::Coolriel, Consumer::Lab]
-            };
-            let mut pair = [0.0, 0.0];
-            for consumer in order {
-                let name = format!("lab-{size}-{run}-{consumer:?}").to_lowercase();
-                let (rate, out) = drain(settings, lab, consumer, &topic, size, &name)?;
-                outputs.push(out);
-                log(&format!(
-                    "case 7 {size} run {}: {} {rate:.0} emails/s",
-                    run + 1,
-                    consumer.label()
-                ));
-                pair[usize::from(consumer == Consumer::Coolriel)] = rate;
-            }
-            rates.lab.push(pair[0]);
-            rates.coolriel.push(pair[1]);
-            rates.ratio.push(pair[1] / pair[0]);
-        }
+        let rates = measure(settings, lab, &topic, size, &mut outputs)?;
         let ratio = Spread::of(&rates.ratio);
-        body += &rows_of(&[
+        let coolriel = Spread::of(&rates.coolriel);
+        body += &table_row(&[
             events.to_string(),
             Spread::of(&rates.lab).show(0),
-            Spread::of(&rates.coolriel).show(0),
+            coolriel.show(0),
             format!("**{}**", ratio.show(2)),
         ]);
-        targets.push(Target {
-            case: "7".into(),
-            what: format!("coolriel / lab consumer, {events} events"),
-            target: format!("≥ {TARGET_RATIO}"),
-            measured: ratio.show(2),
-            met: ratio.median >= TARGET_RATIO,
-        });
-        let coolriel = Spread::of(&rates.coolriel);
-        targets.push(Target {
-            case: "7".into(),
-            what: format!("coolriel emails/s, {events} events"),
-            target: "≥ 6000".into(),
-            measured: coolriel.show(0),
-            met: coolriel.median >= 6000.0,
-        });
+        targets.push(Target::at_least(
+            "7",
+            format!("coolriel / lab consumer, {events} events"),
+            &ratio,
+            TARGET_RATIO,
+            2,
+        ));
+        targets.push(Target::at_least(
+            "7",
+            format!("coolriel emails/s, {events} events"),
+            &coolriel,
+            TARGET_EMAILS_PER_SECOND,
+            0,
+        ));
         first_topic.get_or_insert((topic, size));
     }
-
     // The effect of deleting files right before creating others (module documentation).
     let deleted = count_files(&outputs)?;
     log(&format!("case 7: deleting the case's {deleted} files"));
@@ -146,17 +114,7 @@ pub(crate) fn against_the_lab(settings: &Settings, lab: &LabSettings) -> Result<
         std::fs::remove_dir_all(out)?;
     }
     if let Some((topic, size)) = first_topic {
-        let mut after = Vec::new();
-        for consumer in [Consumer::Coolriel, Consumer::Lab] {
-            let name = format!("lab-after-delete-{consumer:?}").to_lowercase();
-            let (rate, out) = drain(settings, lab, consumer, &topic, size, &name)?;
-            log(&format!(
-                "case 7 after deleting: {} {rate:.0} emails/s",
-                consumer.label()
-            ));
-            after.push(format!("{} {rate:.0}", consumer.label()));
-            std::fs::remove_dir_all(out)?;
-        }
+        let after = after_deleting(settings, lab, &topic, size)?;
         let _ = writeln!(
             body,
             "\nRight after the case's {deleted} files were deleted, one more drain of {size} events \
@@ -174,6 +132,83 @@ pub(crate) fn against_the_lab(settings: &Settings, lab: &LabSettings) -> Result<
         body,
         targets,
     })
+}
+
+/// What the section measures, and its table's head.
+fn intro(settings: &Settings) -> String {
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "Each topic (3 partitions) holds one `UserCreated` per user (all three user types, key = \
+         user id). The lab's consumer (`bench/lab_consumer.py`: confluent-kafka, auto-commit, \
+         `str.replace` template, one `open().write()` per email, no fsync) and coolriel (release \
+         build, default settings: HTML only, whole-or-absent files, durable before the offset is \
+         committed), each in a group of its own, timed from process start to the last \
+         `welcome_<id>.html`; they alternate which goes first. Emails/s, median (min–max) of {} \
+         runs; the ratio is computed per run. No file is deleted between runs (see below).\n",
+        settings.runs
+    );
+    body.push_str(
+        "| events | lab consumer emails/s | coolriel emails/s | coolriel / lab |\n|---|---|---|---|\n",
+    );
+    body
+}
+
+/// The runs on one topic of `size` events: both consumers per run, alternating which goes
+/// first; their output directories into `outputs`.
+fn measure(
+    settings: &Settings,
+    lab: &LabSettings,
+    topic: &str,
+    size: i64,
+    outputs: &mut Vec<PathBuf>,
+) -> Result<Rates> {
+    let mut rates = Rates::default();
+    for run in 0..settings.runs {
+        let order = if run % 2 == 0 {
+            [Consumer::Lab, Consumer::Coolriel]
+        } else {
+            [Consumer::Coolriel, Consumer::Lab]
+        };
+        let mut pair = [0.0, 0.0];
+        for consumer in order {
+            let name = format!("lab-{size}-{run}-{consumer:?}").to_lowercase();
+            let (rate, out) = drain(settings, lab, consumer, topic, size, &name)?;
+            outputs.push(out);
+            log(&format!(
+                "case 7 {size} run {}: {} {rate:.0} emails/s",
+                run + 1,
+                consumer.label()
+            ));
+            pair[usize::from(consumer == Consumer::Coolriel)] = rate;
+        }
+        rates.lab.push(pair[0]);
+        rates.coolriel.push(pair[1]);
+        rates.ratio.push(pair[1] / pair[0]);
+    }
+    Ok(rates)
+}
+
+/// One more drain by each consumer, coolriel first, right after the case's files were
+/// deleted: `consumer rate` for each.
+fn after_deleting(
+    settings: &Settings,
+    lab: &LabSettings,
+    topic: &str,
+    size: i64,
+) -> Result<Vec<String>> {
+    let mut after = Vec::new();
+    for consumer in [Consumer::Coolriel, Consumer::Lab] {
+        let name = format!("lab-after-delete-{consumer:?}").to_lowercase();
+        let (rate, out) = drain(settings, lab, consumer, topic, size, &name)?;
+        log(&format!(
+            "case 7 after deleting: {} {rate:.0} emails/s",
+            consumer.label()
+        ));
+        after.push(format!("{} {rate:.0}", consumer.label()));
+        std::fs::remove_dir_all(out)?;
+    }
+    Ok(after)
 }
 
 /// One drain of `size` events by `consumer` into a fresh directory; the rate (start to the
