@@ -23,12 +23,17 @@
 //! once if it restarts with the same replica id (host name and port by default).
 
 mod actor;
+mod lease;
+mod marker;
 mod publisher;
+mod queries;
+mod round;
+mod waker;
 
 pub use actor::{OutboxActor, OutboxHealth, OutboxState, OutboxSupervision, StopPublishing, Wake};
-pub use publisher::{
-    OutboxError, OutboxPublisher, PublishOutcome, oldest_pending_age, pending_rows, producer_config,
-};
+pub use publisher::{OutboxError, OutboxPublisher, PublishOutcome, producer_config};
+pub use queries::{oldest_pending_age, pending_rows};
+pub use waker::{EventSink, OutboxWaker};
 
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait as _, Set};
