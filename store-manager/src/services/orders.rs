@@ -10,20 +10,19 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait as _, FromQueryResult, QueryFilter as _, QueryOrder as _, Set, Statement,
+    EntityTrait as _, FromQueryResult, QueryFilter as _, QueryOrder as _, Set,
 };
 use shared_events::{Event, Money, OrderCreated, OrderDeleted, OrderItem, OrderPaid, UserType};
 
 use crate::database;
-use crate::entities::{order, order_item, product, stock, user};
-use crate::outbox;
-use crate::routes::error::ApiError;
+use crate::entities::{order, order_item, product, user};
+use crate::outbox::{self, EventSink};
 use crate::services::products::table_id;
-use crate::services::{LinesError, lab_number, lines_by_product};
-use crate::topics::Topics;
+use crate::services::stocks;
+use crate::services::{LinesError, commit, lab_number, lines_by_product, report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
@@ -47,20 +46,6 @@ pub enum OrderError {
     NotFound(i64),
     #[error(transparent)]
     Database(#[from] DbErr),
-}
-
-impl From<OrderError> for ApiError {
-    fn from(error: OrderError) -> Self {
-        match error {
-            OrderError::Lines(_)
-            | OrderError::UnknownUser(_)
-            | OrderError::UnknownProduct(_)
-            | OrderError::TotalTooLarge => ApiError::Unprocessable(error.to_string()),
-            OrderError::InsufficientStock { .. } => ApiError::Conflict(error.to_string()),
-            OrderError::NotFound(_) => ApiError::NotFound(error.to_string()),
-            OrderError::Database(source) => ApiError::from_database(source),
-        }
-    }
 }
 
 /// An order as requested, validated: at least one line, quantities in range, one line
@@ -159,9 +144,11 @@ async fn order_lines(
         .collect()
 }
 
+/// Places the order: checks the user, takes each line's stock, stores the order, its lines
+/// and its `OrderCreated` event, then wakes the outbox. Returns the new id.
 pub async fn create_order(
     db: &DatabaseConnection,
-    topics: &Topics,
+    events: &dyn EventSink,
     new_order: NewOrder,
 ) -> Result<i64, OrderError> {
     let transaction = database::begin_write(db).await?;
@@ -171,48 +158,70 @@ pub async fn create_order(
     let mut items = Vec::with_capacity(new_order.lines.len());
     let mut total = Money::ZERO;
     for (&product_id, &quantity) in &new_order.lines {
-        let key = table_id(product_id).ok_or(OrderError::UnknownProduct(product_id))?;
-        let product = product::Entity::find_by_id(key)
-            .one(&transaction)
-            .await?
-            .ok_or(OrderError::UnknownProduct(product_id))?;
-        let taken = stock::Entity::update_many()
-            .col_expr(
-                stock::Column::Quantity,
-                Expr::col(stock::Column::Quantity).sub(quantity),
-            )
-            .filter(stock::Column::ProductId.eq(key))
-            .filter(stock::Column::Quantity.gte(quantity))
-            .exec(&transaction)
-            .await?;
-        if taken.rows_affected == 0 {
-            let available = stock::Entity::find_by_id(key)
-                .one(&transaction)
-                .await?
-                .map_or(0, |stock| i64::from(stock.quantity));
-            return Err(OrderError::InsufficientStock {
-                product_id,
-                requested: quantity,
-                available,
-            });
-        }
-        let unit_price = Money::from_cents(product.price_cents);
-        let line_total = unit_price
-            .checked_mul(quantity)
-            .ok_or(OrderError::TotalTooLarge)?;
+        let item = take_line(&transaction, product_id, quantity).await?;
         total = total
-            .checked_add(line_total)
+            .checked_add(item.line_total)
             .ok_or(OrderError::TotalTooLarge)?;
-        items.push(OrderItem {
-            product_id,
-            name: product.name,
-            sku: product.sku,
-            unit_price,
-            quantity,
-            line_total,
-        });
+        items.push(item);
     }
     let user_key = table_id(customer.id).ok_or(OrderError::UnknownUser(customer.id))?;
+    let order_id = insert_order(&transaction, user_key, total, &items).await?;
+    let event = Event::OrderCreated(OrderCreated {
+        id: order_id,
+        user_id: customer.id,
+        user_name: customer.name,
+        user_email: customer.email,
+        user_type: customer.user_type,
+        items,
+        total,
+    });
+    let event_id = outbox::enqueue_event(&transaction, events.topics(), event).await?;
+    commit(transaction, events).await?;
+    tracing::info!(order_id, user_id = customer.id, total = %total, %event_id, "order created");
+    Ok(order_id)
+}
+
+/// Takes `quantity` units of the product out of its stock for an order line; the line at
+/// the product's price.
+async fn take_line(
+    connection: &impl ConnectionTrait,
+    product_id: i64,
+    quantity: i64,
+) -> Result<OrderItem, OrderError> {
+    let key = table_id(product_id).ok_or(OrderError::UnknownProduct(product_id))?;
+    let product = product::Entity::find_by_id(key)
+        .one(connection)
+        .await?
+        .ok_or(OrderError::UnknownProduct(product_id))?;
+    if !stocks::take(connection, key, quantity).await? {
+        return Err(OrderError::InsufficientStock {
+            product_id,
+            requested: quantity,
+            available: stocks::current_quantity(connection, key)
+                .await?
+                .unwrap_or(0),
+        });
+    }
+    let unit_price = Money::from_cents(product.price_cents);
+    Ok(OrderItem {
+        product_id,
+        name: product.name,
+        sku: product.sku,
+        unit_price,
+        quantity,
+        line_total: unit_price
+            .checked_mul(quantity)
+            .ok_or(OrderError::TotalTooLarge)?,
+    })
+}
+
+/// Inserts the order and its lines; returns the order's id.
+async fn insert_order(
+    connection: &impl ConnectionTrait,
+    user_key: i32,
+    total: Money,
+    items: &[OrderItem],
+) -> Result<i64, DbErr> {
     let inserted = order::Entity::insert(order::ActiveModel {
         id: NotSet,
         user_id: Set(user_key),
@@ -220,7 +229,7 @@ pub async fn create_order(
         is_paid: Set(false),
         created_at: Set(Utc::now()),
     })
-    .exec(&transaction)
+    .exec(connection)
     .await?;
     let order_key = inserted.last_insert_id;
     order_item::Entity::insert_many(items.iter().map(|item| order_item::ActiveModel {
@@ -231,22 +240,9 @@ pub async fn create_order(
         quantity: Set(i32::try_from(item.quantity).unwrap_or(i32::MAX)),
         unit_price_cents: Set(item.unit_price.cents()),
     }))
-    .exec(&transaction)
+    .exec(connection)
     .await?;
-    let order_id = i64::from(order_key);
-    let event = Event::OrderCreated(OrderCreated {
-        id: order_id,
-        user_id: customer.id,
-        user_name: customer.name,
-        user_email: customer.email,
-        user_type: customer.user_type,
-        items,
-        total,
-    });
-    let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
-    transaction.commit().await?;
-    tracing::info!(order_id, user_id = customer.id, total = %total, %event_id, "order created");
-    Ok(order_id)
+    Ok(i64::from(order_key))
 }
 
 pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<OrderView, OrderError> {
@@ -272,7 +268,7 @@ pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<OrderView, O
 /// many requests race to make it.
 pub async fn set_paid(
     db: &DatabaseConnection,
-    topics: &Topics,
+    events: &dyn EventSink,
     id: i64,
     is_paid: bool,
 ) -> Result<(), OrderError> {
@@ -301,17 +297,17 @@ pub async fn set_paid(
             items: order_lines(&transaction, key).await?,
             total: Money::from_cents(found.total_cents),
         });
-        let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
+        let event_id = outbox::enqueue_event(&transaction, events.topics(), event).await?;
         tracing::info!(order_id = id, %event_id, "order paid");
     }
-    transaction.commit().await?;
+    commit(transaction, events).await?;
     Ok(())
 }
 
 /// Deletes the order and puts its stock back.
 pub async fn delete_order(
     db: &DatabaseConnection,
-    topics: &Topics,
+    events: &dyn EventSink,
     id: i64,
 ) -> Result<(), OrderError> {
     let key = table_id(id).ok_or(OrderError::NotFound(id))?;
@@ -336,14 +332,7 @@ pub async fn delete_order(
     }
     for item in &items {
         let product_key = table_id(item.product_id).unwrap_or_default();
-        stock::Entity::update_many()
-            .col_expr(
-                stock::Column::Quantity,
-                Expr::col(stock::Column::Quantity).add(item.quantity),
-            )
-            .filter(stock::Column::ProductId.eq(product_key))
-            .exec(&transaction)
-            .await?;
+        stocks::put_back(&transaction, product_key, item.quantity).await?;
     }
     let customer = customer(&transaction, i64::from(found.user_id))
         .await?
@@ -358,8 +347,8 @@ pub async fn delete_order(
         total: Money::from_cents(found.total_cents),
         was_paid: found.is_paid,
     });
-    let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
-    transaction.commit().await?;
+    let event_id = outbox::enqueue_event(&transaction, events.topics(), event).await?;
+    commit(transaction, events).await?;
     tracing::info!(order_id = id, %event_id, "order deleted, stock put back");
     Ok(())
 }
@@ -421,37 +410,27 @@ const BEST_SELLERS: &str = "SELECT CAST(p.id AS SIGNED) AS product_id, p.name, p
 
 /// Users by the total of their orders, highest first (computed in SQL).
 pub async fn highest_spenders(db: &DatabaseConnection) -> Result<Vec<Spender>, OrderError> {
-    let statement = Statement::from_string(db.get_database_backend(), HIGHEST_SPENDERS);
-    Ok(SpenderRow::find_by_statement(statement)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| Spender {
-            user_id: row.user_id,
-            name: row.name,
-            email: row.email,
-            orders: row.orders,
-            total_spent: Money::from_cents(row.total_cents),
-            total_expense: lab_number(Money::from_cents(row.total_cents)),
-        })
-        .collect())
+    Ok(report(db, HIGHEST_SPENDERS, |row: SpenderRow| Spender {
+        user_id: row.user_id,
+        name: row.name,
+        email: row.email,
+        orders: row.orders,
+        total_spent: Money::from_cents(row.total_cents),
+        total_expense: lab_number(Money::from_cents(row.total_cents)),
+    })
+    .await?)
 }
 
 /// Products by units sold, highest first (computed in SQL).
 pub async fn best_sellers(db: &DatabaseConnection) -> Result<Vec<BestSeller>, OrderError> {
-    let statement = Statement::from_string(db.get_database_backend(), BEST_SELLERS);
-    Ok(BestSellerRow::find_by_statement(statement)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| BestSeller {
-            product_id: row.product_id,
-            name: row.name,
-            sku: row.sku,
-            quantity_sold: row.quantity_sold,
-            revenue: Money::from_cents(row.revenue_cents),
-        })
-        .collect())
+    Ok(report(db, BEST_SELLERS, |row: BestSellerRow| BestSeller {
+        product_id: row.product_id,
+        name: row.name,
+        sku: row.sku,
+        quantity_sold: row.quantity_sold,
+        revenue: Money::from_cents(row.revenue_cents),
+    })
+    .await?)
 }
 
 #[cfg(test)]
