@@ -1,6 +1,6 @@
 //! The [`OutboxPublisher`]: its settings and state, and its public steps. A step runs
-//! [rounds](super::round) (read the oldest pending rows, send them, hand what was acked to
-//! the [marker](super::marker)) while this replica holds the [lease](super::lease).
+//! rounds (`round.rs`) (read the oldest pending rows, send them, hand what was acked to
+//! the marker (`marker.rs`)) while this replica holds the lease (`lease.rs`).
 //!
 //! # Marking is off the critical path
 //! Setting `published_at` is the marker's job, in the background, so a round never waits

@@ -15,7 +15,7 @@ use crate::entities::outbox;
 /// waiting for the marker). The ids come first, from the `(published_at, id)` index alone,
 /// and only the batch's rows are read whole: while the marker lags behind the request
 /// transactions (on SQLite it waits for the request pool's one connection), up to
-/// [`MAX_UNMARKED`](super::marker::MAX_UNMARKED) rows are still pending in the table, and
+/// `MAX_UNMARKED` rows are still pending in the table, and
 /// reading them whole each round, payload and all, only to drop them, would take the CPU
 /// the requests need.
 pub(super) async fn oldest_pending(

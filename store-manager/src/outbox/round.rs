@@ -1,5 +1,5 @@
 //! One round of the outbox: read the oldest pending rows, send them, hand the rows the
-//! broker acknowledged to the [marker](super::marker) and count the failures.
+//! broker acknowledged to the marker (`marker.rs`) and count the failures.
 //!
 //! A round sends at most one row per `(topic, key)`, and none of a key whose previous row
 //! is acknowledged but not marked yet: a key's next event is sent only after the previous

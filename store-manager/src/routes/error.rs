@@ -1,7 +1,7 @@
 //! HTTP errors: every failure is a JSON body `{"error": "..."}` with the status that says
 //! whose fault it is. Services return their own domain errors and know nothing of HTTP;
 //! the status each one answers is decided here, one `From` per service error
-//! ([`services`](self::services)). A refusal keeps the error that caused it as its
+//! (`error/services.rs`). A refusal keeps the error that caused it as its
 //! [`source`](std::error::Error::source), typed; the body is that error's text.
 
 mod services;
