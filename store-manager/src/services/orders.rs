@@ -109,6 +109,28 @@ async fn customer(
     }))
 }
 
+/// The order as stored (`key` is `id` as the table's key); `NotFound` when there is none.
+async fn stored_order(
+    connection: &impl ConnectionTrait,
+    key: i32,
+    id: i64,
+) -> Result<order::Model, OrderError> {
+    order::Entity::find_by_id(key)
+        .one(connection)
+        .await?
+        .ok_or(OrderError::NotFound(id))
+}
+
+/// The customer who placed `order` (a user with orders cannot be deleted).
+async fn order_customer(
+    connection: &impl ConnectionTrait,
+    order: &order::Model,
+) -> Result<Customer, DbErr> {
+    customer(connection, i64::from(order.user_id))
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("order {} has no user", order.id)))
+}
+
 /// The lines of an order with their products' names, in line order.
 async fn order_lines(
     connection: &impl ConnectionTrait,
@@ -247,10 +269,7 @@ async fn insert_order(
 
 pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<OrderView, OrderError> {
     let key = table_id(id).ok_or(OrderError::NotFound(id))?;
-    let found = order::Entity::find_by_id(key)
-        .one(db)
-        .await?
-        .ok_or(OrderError::NotFound(id))?;
+    let found = stored_order(db, key, id).await?;
     let total = Money::from_cents(found.total_cents);
     Ok(OrderView {
         id,
@@ -274,10 +293,7 @@ pub async fn set_paid(
 ) -> Result<(), OrderError> {
     let key = table_id(id).ok_or(OrderError::NotFound(id))?;
     let transaction = database::begin_write(db).await?;
-    let found = order::Entity::find_by_id(key)
-        .one(&transaction)
-        .await?
-        .ok_or(OrderError::NotFound(id))?;
+    let found = stored_order(&transaction, key, id).await?;
     let changed = order::Entity::update_many()
         .col_expr(order::Column::IsPaid, Expr::value(is_paid))
         .filter(order::Column::Id.eq(key))
@@ -285,9 +301,7 @@ pub async fn set_paid(
         .exec(&transaction)
         .await?;
     if changed.rows_affected == 1 && is_paid {
-        let customer = customer(&transaction, i64::from(found.user_id))
-            .await?
-            .ok_or_else(|| DbErr::Custom(format!("order {id} has no user")))?;
+        let customer = order_customer(&transaction, &found).await?;
         let event = Event::OrderPaid(OrderPaid {
             id,
             user_id: customer.id,
@@ -312,10 +326,7 @@ pub async fn delete_order(
 ) -> Result<(), OrderError> {
     let key = table_id(id).ok_or(OrderError::NotFound(id))?;
     let transaction = database::begin_write(db).await?;
-    let found = order::Entity::find_by_id(key)
-        .one(&transaction)
-        .await?
-        .ok_or(OrderError::NotFound(id))?;
+    let found = stored_order(&transaction, key, id).await?;
     let items = order_lines(&transaction, key).await?;
     order_item::Entity::delete_many()
         .filter(order_item::Column::OrderId.eq(key))
@@ -334,9 +345,7 @@ pub async fn delete_order(
         let product_key = table_id(item.product_id).unwrap_or_default();
         stocks::put_back(&transaction, product_key, item.quantity).await?;
     }
-    let customer = customer(&transaction, i64::from(found.user_id))
-        .await?
-        .ok_or_else(|| DbErr::Custom(format!("order {id} has no user")))?;
+    let customer = order_customer(&transaction, &found).await?;
     let event = Event::OrderDeleted(OrderDeleted {
         id,
         user_id: customer.id,
