@@ -150,18 +150,13 @@ async fn order_lines(
                     line.product_id
                 ))
             })?;
-            let unit_price = Money::from_cents(line.unit_price_cents);
-            let quantity = i64::from(line.quantity);
-            Ok(OrderItem {
-                product_id: i64::from(line.product_id),
-                name: product.name,
-                sku: product.sku,
-                unit_price,
-                quantity,
-                line_total: unit_price
-                    .checked_mul(quantity)
-                    .ok_or_else(|| DbErr::Custom("stored line total overflows".to_owned()))?,
-            })
+            order_item(
+                i64::from(line.product_id),
+                product,
+                Money::from_cents(line.unit_price_cents),
+                i64::from(line.quantity),
+            )
+            .ok_or_else(|| DbErr::Custom("stored line total overflows".to_owned()))
         })
         .collect()
 }
@@ -225,15 +220,24 @@ async fn take_line(
         });
     }
     let unit_price = Money::from_cents(product.price_cents);
-    Ok(OrderItem {
+    order_item(product_id, product, unit_price, quantity).ok_or(OrderError::TotalTooLarge)
+}
+
+/// The line of `quantity` units of `product` at `unit_price`; `None` when its total
+/// overflows.
+fn order_item(
+    product_id: i64,
+    product: product::Model,
+    unit_price: Money,
+    quantity: i64,
+) -> Option<OrderItem> {
+    Some(OrderItem {
         product_id,
         name: product.name,
         sku: product.sku,
         unit_price,
         quantity,
-        line_total: unit_price
-            .checked_mul(quantity)
-            .ok_or(OrderError::TotalTooLarge)?,
+        line_total: unit_price.checked_mul(quantity)?,
     })
 }
 
