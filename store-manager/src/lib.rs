@@ -1,19 +1,25 @@
 //! store-manager: the store's HTTP API. Every change it makes is written, with the event
 //! that describes it, in one database transaction; an actor publishes the events to Kafka.
 //!
-//! # Layout
+//! # Modules
 //! - [`config`]: [`Settings`], read from the environment (DESIGN §5).
 //! - [`cli`]: the command line; `--help` lists every setting with its default.
 //! - [`database`]: connecting (SQLite or MySQL/MariaDB) and running the `db` migrations.
-//! - [`entities`]: sea-orm entities (`user`, `user_type`, `outbox`) and their relation.
+//! - [`entities`]: the sea-orm entities, one per table: [`entities::user`],
+//!   [`entities::user_type`], [`entities::product`], [`entities::stock`],
+//!   [`entities::order`], [`entities::order_item`], [`entities::outbox`] and
+//!   [`entities::outbox_lease`], with their relations.
 //! - [`domain`]: validated newtypes ([`domain::UserEmail`], [`domain::UserName`]).
-//! - [`services`]: the store's operations, each one transaction that writes its events to
-//!   the outbox; they know nothing of HTTP.
-//! - [`routes`]: the actix-web handlers, JSON errors ([`routes::error::ApiError`]) and
-//!   the shared state.
-//! - [`outbox`]: [`outbox::enqueue`], the [`outbox::OutboxPublisher`] (one step:
-//!   `try_publish_next`) and the [`outbox::OutboxActor`] that runs it after every commit,
-//!   on a fallback poll and at start-up, under a supervisor that restarts it after a panic.
+//! - [`services`]: the store's operations ([`services::users`], [`services::products`],
+//!   [`services::stocks`], [`services::orders`]), each one transaction that writes its
+//!   events to the outbox and, once committed, wakes the outbox
+//!   ([`outbox::EventSink`]). They return domain errors and know nothing of HTTP.
+//! - [`routes`]: the actix-web handlers, the shared [`routes::AppState`], and
+//!   [`routes::error::ApiError`], where each service error gets its status.
+//! - [`outbox`]: the transactional outbox: [`outbox::enqueue`], the
+//!   [`outbox::OutboxPublisher`] (its rounds, lease and marker, one file each) and the
+//!   [`outbox::OutboxActor`] that runs it after every commit, on a fallback poll and at
+//!   start-up, under a supervisor that restarts it after a panic.
 //! - [`graphql`]: the suppliers' GraphQL schema (async-graphql), served on
 //!   `POST /stocks/graphql-query`.
 //! - [`metrics`]: the Prometheus metrics served on `GET /metrics`.

@@ -24,11 +24,12 @@ use futures::future::LocalBoxFuture;
 use sea_orm::{DatabaseConnection, DbBackend};
 use tracing::Instrument as _;
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, OutboxSettings, Settings};
 use crate::database::{self, DatabaseError};
 use crate::metrics::Metrics;
 use crate::outbox::{
-    OutboxActor, OutboxError, OutboxHealth, OutboxPublisher, OutboxSupervision, StopPublishing,
+    OutboxActor, OutboxError, OutboxHealth, OutboxPublisher, OutboxSupervision, OutboxWaker,
+    StopPublishing,
 };
 use crate::routes::{self, AppState};
 use supervision::{FaultHook, RestartBudget};
@@ -100,31 +101,13 @@ impl Application {
             database = %database::redact(&settings.database_url),
             "database ready, migrations applied"
         );
-        let listener =
-            TcpListener::bind(settings.listen_addr).map_err(|source| StartupError::Bind {
-                addr: settings.listen_addr,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: settings.listen_addr,
-            source,
-        })?;
+        let (listener, local_addr) = bind(&settings)?;
         let mut outbox_settings = settings.outbox.clone();
         outbox_settings
             .replica_id
             .get_or_insert_with(|| format!("{}:{}", host_name(), local_addr.port()));
         let metrics = Arc::new(Metrics::default());
-        let mut publisher = OutboxPublisher::new(
-            database::connect_outbox_pool(&settings.database_url).await?,
-            &settings.kafka,
-            &outbox_settings,
-        )?
-        .with_metrics(Arc::clone(&metrics));
-        if db.get_database_backend() == DbBackend::Sqlite {
-            // One writer connection for everything, queued fairly (see `with_writer`).
-            publisher = publisher.with_writer(db.clone());
-        }
-        let publisher = Arc::new(publisher);
+        let publisher = start_publisher(&settings, &outbox_settings, &db, &metrics).await?;
         let supervision = OutboxSupervision {
             health: Arc::new(OutboxHealth::default()),
             budget: Arc::new(RestartBudget::new(settings.restart_policy)),
@@ -142,35 +125,17 @@ impl Application {
                 .with_supervision(supervision.clone());
             Supervisor::start(move |_| actor)
         };
-        let state = web::Data::new(AppState {
+        let state = AppState {
             db: db.clone(),
             outbox: outbox.clone(),
             publisher: Arc::clone(&publisher),
             metrics,
-            topics: settings.topics.clone(),
+            events: OutboxWaker::new(settings.topics.clone(), outbox.clone().recipient()),
             outbox_health: Arc::clone(&supervision.health),
             restart_budget: Arc::clone(&supervision.budget),
             ready_max_pending_age,
-        });
-        // Half the bound for the requests in flight; the rest for the outbox.
-        let http_grace_secs = (settings.shutdown_timeout.as_secs() / 2).clamp(1, 10);
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap_fn(request_span)
-                .configure(routes::configure)
-                .default_service(web::to(routes::not_found))
-        })
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            addr: settings.listen_addr,
-            source,
-        })?
-        .max_connections(settings.max_connections_per_worker)
-        // `run_until_stopped` handles SIGINT and SIGTERM, to bound the whole shutdown.
-        .disable_signals()
-        .shutdown_timeout(http_grace_secs)
-        .run();
+        };
+        let server = serve(state, listener, &settings)?;
         tracing::info!(addr = %local_addr, "store-manager listening");
         Ok(Application {
             port: local_addr.port(),
@@ -261,6 +226,66 @@ impl Application {
             }
         }
     }
+}
+
+/// Binds `STORE_MANAGER_ADDR`; the listener and the address actually bound (port 0 picks one).
+fn bind(settings: &Settings) -> Result<(TcpListener, std::net::SocketAddr), StartupError> {
+    let bind_error = |source| StartupError::Bind {
+        addr: settings.listen_addr,
+        source,
+    };
+    let listener = TcpListener::bind(settings.listen_addr).map_err(bind_error)?;
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local_addr))
+}
+
+/// The outbox publisher, on its own pool, counting in the application's `metrics`.
+async fn start_publisher(
+    settings: &Settings,
+    outbox_settings: &OutboxSettings,
+    db: &DatabaseConnection,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<OutboxPublisher>, StartupError> {
+    let mut publisher = OutboxPublisher::new(
+        database::connect_outbox_pool(&settings.database_url).await?,
+        &settings.kafka,
+        outbox_settings,
+    )?
+    .with_metrics(Arc::clone(metrics));
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // One writer connection for everything, queued fairly (see `with_writer`).
+        publisher = publisher.with_writer(db.clone());
+    }
+    Ok(Arc::new(publisher))
+}
+
+/// The HTTP server on `listener`, serving the routes with `state`; it runs once awaited.
+fn serve(
+    state: AppState,
+    listener: TcpListener,
+    settings: &Settings,
+) -> Result<Server, StartupError> {
+    let state = web::Data::new(state);
+    // Half the bound for the requests in flight; the rest for the outbox.
+    let http_grace_secs = (settings.shutdown_timeout.as_secs() / 2).clamp(1, 10);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap_fn(request_span)
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        addr: settings.listen_addr,
+        source,
+    })?
+    .max_connections(settings.max_connections_per_worker)
+    // `run_until_stopped` handles SIGINT and SIGTERM, to bound the whole shutdown.
+    .disable_signals()
+    .shutdown_timeout(http_grace_secs)
+    .run();
+    Ok(server)
 }
 
 /// After the server stopped: end the actor's rounds, drain what the last requests

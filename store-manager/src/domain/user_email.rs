@@ -1,3 +1,5 @@
+//! [`UserEmail`]: an email address checked, trimmed and lower-cased once, at the door.
+
 use std::fmt;
 
 /// Longest email the `users.email` column holds.

@@ -1,3 +1,5 @@
+//! [`UserName`]: a person's name, checked and trimmed once, at the door.
+
 use std::fmt;
 
 /// Longest name the `users.name` column holds.

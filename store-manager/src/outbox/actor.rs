@@ -17,7 +17,7 @@
 //! ([`supervision::RestartBudget`]); readiness says `restarting` from the panic until the
 //! restarted actor's first round has run ([`OutboxHealth`]).
 //!
-//! The test-only fault hook ([`OutboxActor::with_faults`], `STORE_MANAGER_FAULT_OUTBOX_PANIC`)
+//! The test-only fault hook ([`OutboxSupervision::faults`], `STORE_MANAGER_FAULT_OUTBOX_PANIC`)
 //! makes a round panic before it reads the table, through this same path.
 
 use std::panic::AssertUnwindSafe;

@@ -17,18 +17,37 @@
 //!
 //! # Several replicas
 //! Any number of store-manager processes may share one database. Only the holder of the
-//! outbox lease (`outbox_lease` table, renewed every round) publishes; the others answer
-//! requests and stand by ([`PublishOutcome::Standby`]). A holder that stops gracefully
+//! outbox lease (`outbox_lease` table) publishes; the others answer requests and stand by
+//! ([`PublishOutcome::Standby`]). Every round checks the lease, but it is written only when
+//! it runs short: renewed in the background once less than the longest round plus a
+//! margin and half the slack is left, and written before the round only when the lease is
+//! not held or is about to run out (see `lease.rs`). A holder that stops gracefully
 //! releases the lease; one that dies loses it when it expires (`OUTBOX_LEASE_SECS`), or at
 //! once if it restarts with the same replica id (host name and port by default).
+//!
+//! # Files
+//! - `actor.rs`: the [`OutboxActor`], which runs the rounds (woken, polled, at start-up).
+//! - `publisher.rs`: the [`OutboxPublisher`], its settings and public steps.
+//! - `round.rs`: one round: read the pending rows, send them, sort the broker's answers.
+//! - `lease.rs`: the replica lease: take, renew ahead of time, release.
+//! - `marker.rs`: marking acknowledged rows published (in the background), recording
+//!   failed sends, the clean-up past retention.
+//! - `queries.rs`: the reads (the next batch, the gauges).
+//! - `waker.rs`: what the services need: the topics and the [`OutboxWaker`] they tell after
+//!   each commit.
 
 mod actor;
+mod lease;
+mod marker;
 mod publisher;
+mod queries;
+mod round;
+mod waker;
 
 pub use actor::{OutboxActor, OutboxHealth, OutboxState, OutboxSupervision, StopPublishing, Wake};
-pub use publisher::{
-    OutboxError, OutboxPublisher, PublishOutcome, oldest_pending_age, pending_rows, producer_config,
-};
+pub use publisher::{OutboxError, OutboxPublisher, PublishOutcome, producer_config};
+pub use queries::{oldest_pending_age, pending_rows};
+pub use waker::{EventSink, OutboxWaker};
 
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait as _, Set};

@@ -1,24 +1,50 @@
 //! HTTP errors: every failure is a JSON body `{"error": "..."}` with the status that says
-//! whose fault it is. Services return their own error types; they convert into [`ApiError`].
+//! whose fault it is. Services return their own domain errors and know nothing of HTTP;
+//! the status each one answers is decided here, one `From` per service error
+//! (`error/services.rs`). A refusal keeps the error that caused it as its
+//! [`source`](std::error::Error::source), typed; the body is that error's text.
+
+mod services;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
 use serde_json::json;
 
+/// Why a request was refused: the error that says so, typed (a service's or a validator's
+/// error, or a message where there is no error value). Its text is the response's.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// `what` could not be read because of `source` ("invalid JSON body: expected `,` at …").
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct Unreadable {
+    what: String,
+    source: Cause,
+}
+
+impl Unreadable {
+    pub fn new(what: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Unreadable {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// Malformed JSON, missing fields, wrong types, a bad path parameter.
     #[error("{0}")]
-    BadRequest(String),
+    BadRequest(#[source] Cause),
     /// Well-formed but invalid values (an email that is not one, an unknown user type).
     #[error("{0}")]
-    Unprocessable(String),
+    Unprocessable(#[source] Cause),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(#[source] Cause),
     /// The request conflicts with what is stored (a duplicate email).
     #[error("{0}")]
-    Conflict(String),
+    Conflict(#[source] Cause),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("expected a JSON body (Content-Type: application/json)")]

@@ -45,10 +45,13 @@ pub(super) async fn supplier_query(
         operation_name,
     } = body.into_inner();
     if query.len() > graphql::MAX_QUERY_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "the query is longer than {} bytes",
-            graphql::MAX_QUERY_BYTES
-        )));
+        return Err(ApiError::BadRequest(
+            format!(
+                "the query is longer than {} bytes",
+                graphql::MAX_QUERY_BYTES
+            )
+            .into(),
+        ));
     }
     let mut request = async_graphql::Request::new(query).variables(parse_variables(variables)?);
     if let Some(name) = operation_name.filter(|name| !name.is_empty()) {
@@ -92,16 +95,16 @@ fn parse_variables(variables: Option<Value>) -> Result<Variables, ApiError> {
         None | Some(Value::Null) => return Ok(Variables::default()),
         Some(Value::String(text)) if text.trim().is_empty() => return Ok(Variables::default()),
         Some(Value::String(text)) => serde_json::from_str::<Value>(&text).map_err(|error| {
-            ApiError::BadRequest(format!("variables is not a JSON object: {error}"))
+            ApiError::BadRequest(format!("variables is not a JSON object: {error}").into())
         })?,
         Some(other) => other,
     };
     match object {
         Value::Object(_) => Ok(Variables::from_json(object)),
         Value::Null => Ok(Variables::default()),
-        other => Err(ApiError::BadRequest(format!(
-            "variables must be an object, null or \"\", got {other}"
-        ))),
+        other => Err(ApiError::BadRequest(
+            format!("variables must be an object, null or \"\", got {other}").into(),
+        )),
     }
 }
 

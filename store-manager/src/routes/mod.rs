@@ -17,9 +17,8 @@ use serde_json::json;
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
-use crate::outbox::{OutboxActor, OutboxHealth, OutboxPublisher};
-use crate::topics::Topics;
-use error::ApiError;
+use crate::outbox::{OutboxActor, OutboxHealth, OutboxPublisher, OutboxWaker};
+use error::{ApiError, Unreadable};
 use supervision::RestartBudget;
 
 /// Largest JSON body accepted; larger ones get 413. A user is a few hundred bytes.
@@ -29,12 +28,13 @@ pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
-    /// Woken after each commit that wrote an event.
+    /// The outbox actor, for readiness (is it running?).
     pub outbox: Addr<OutboxActor>,
     /// For readiness (can the broker be reached?) and the outbox gauges.
     pub publisher: Arc<OutboxPublisher>,
     pub metrics: Arc<Metrics>,
-    pub topics: Topics,
+    /// The topics events go to, and the outbox actor the services wake after each commit.
+    pub events: OutboxWaker,
     /// The outbox actor's state and restarts (readiness).
     pub outbox_health: Arc<OutboxHealth>,
     /// Exhausted: the service is on its way out (readiness).
@@ -88,6 +88,26 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/orders/{id}", web::delete().to(orders::delete_order));
 }
 
+/// The lab's answer to a delete (`"deleted"`) or an order update (`"updated"`): `{done: true}`,
+/// or a 404 `{done: false, "error": "…"}` when `not_found` says the row does not exist (the
+/// lab's shape, plus the error every other failure carries); other errors as usual.
+fn done_or_not_found<E>(
+    result: Result<(), E>,
+    done: &str,
+    not_found: impl FnOnce(&E) -> bool,
+) -> Result<HttpResponse, ApiError>
+where
+    E: std::fmt::Display + Into<ApiError>,
+{
+    match result {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({ done: true }))),
+        Err(error) if not_found(&error) => {
+            Ok(HttpResponse::NotFound().json(json!({ done: false, "error": error.to_string() })))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Unknown paths and methods: JSON like every other error.
 pub async fn not_found(request: HttpRequest) -> HttpResponse {
     HttpResponse::NotFound().json(json!({
@@ -96,7 +116,7 @@ pub async fn not_found(request: HttpRequest) -> HttpResponse {
 }
 
 fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error {
-    let api_error = match &error {
+    let api_error = match error {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
             ApiError::PayloadTooLarge {
                 limit: MAX_JSON_BODY_BYTES,
@@ -104,16 +124,19 @@ fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Err
         }
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
         JsonPayloadError::Deserialize(inner) => {
-            ApiError::BadRequest(format!("invalid JSON body: {inner}"))
+            ApiError::BadRequest(Unreadable::new("invalid JSON body", inner).into())
         }
-        other => ApiError::BadRequest(format!("cannot read the JSON body: {other}")),
+        other => ApiError::BadRequest(Unreadable::new("cannot read the JSON body", other).into()),
     };
     api_error.into()
 }
 
 fn path_error(error: PathError, request: &HttpRequest) -> actix_web::Error {
-    let PathError::Deserialize(inner) = &error else {
-        return ApiError::BadRequest(error.to_string()).into();
+    let cause = match error {
+        PathError::Deserialize(inner) => {
+            Unreadable::new(format!("invalid path {}", request.path()), inner).into()
+        }
+        other => other.into(),
     };
-    ApiError::BadRequest(format!("invalid path {}: {inner}", request.path())).into()
+    ApiError::BadRequest(cause).into()
 }

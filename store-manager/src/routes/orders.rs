@@ -4,9 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
 use super::error::ApiError;
-use crate::outbox::Wake;
+use super::{AppState, done_or_not_found};
 use crate::services::orders::{self, NewOrder, OrderError};
 
 #[derive(Debug, Deserialize)]
@@ -38,8 +37,7 @@ pub(super) async fn create_order(
             .iter()
             .map(|line| (line.product_id, line.quantity)),
     )?;
-    let order_id = orders::create_order(&state.db, &state.topics, new_order).await?;
-    state.outbox.do_send(Wake);
+    let order_id = orders::create_order(&state.db, &state.events, new_order).await?;
     Ok(HttpResponse::Created().json(json!({ "order_id": order_id })))
 }
 
@@ -56,34 +54,20 @@ pub(super) async fn update_order(
     body: web::Json<UpdateOrderBody>,
 ) -> Result<HttpResponse, ApiError> {
     let UpdateOrderBody { order_id, is_paid } = body.into_inner();
-    match orders::set_paid(&state.db, &state.topics, order_id, is_paid).await {
-        Ok(()) => {
-            state.outbox.do_send(Wake);
-            Ok(HttpResponse::Ok().json(json!({ "updated": true })))
-        }
-        Err(error @ OrderError::NotFound(_)) => {
-            Ok(HttpResponse::NotFound()
-                .json(json!({ "updated": false, "error": error.to_string() })))
-        }
-        Err(error) => Err(error.into()),
-    }
+    let updated = orders::set_paid(&state.db, &state.events, order_id, is_paid).await;
+    done_or_not_found(updated, "updated", order_not_found)
 }
 
 pub(super) async fn delete_order(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    match orders::delete_order(&state.db, &state.topics, id.into_inner()).await {
-        Ok(()) => {
-            state.outbox.do_send(Wake);
-            Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
-        }
-        Err(error @ OrderError::NotFound(_)) => {
-            Ok(HttpResponse::NotFound()
-                .json(json!({ "deleted": false, "error": error.to_string() })))
-        }
-        Err(error) => Err(error.into()),
-    }
+    let deleted = orders::delete_order(&state.db, &state.events, id.into_inner()).await;
+    done_or_not_found(deleted, "deleted", order_not_found)
+}
+
+fn order_not_found(error: &OrderError) -> bool {
+    matches!(error, OrderError::NotFound(_))
 }
 
 pub(super) async fn highest_spenders(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use shared_events::Money;
 
-use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Unreadable};
+use super::{AppState, done_or_not_found};
 use crate::services::products::{self, NewProduct, StockWrite};
 use crate::services::stocks::{self, Operation, StockMovement};
 
@@ -30,9 +30,11 @@ impl TryFrom<CreateProductBody> for NewProduct {
             || name.chars().count() > MAX_NAME_CHARS
             || name.chars().any(|c| c.is_control() || c == '<' || c == '>')
         {
-            return Err(ApiError::Unprocessable(format!(
+            return Err(ApiError::Unprocessable(
+                format!(
                 "name must be 1 to {MAX_NAME_CHARS} characters, without control characters or markup"
-            )));
+            ).into(),
+            ));
         }
         let sku = body.sku.trim();
         if sku.is_empty()
@@ -41,16 +43,17 @@ impl TryFrom<CreateProductBody> for NewProduct {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return Err(ApiError::Unprocessable(format!(
-                "sku must be 1 to {MAX_SKU_CHARS} letters, digits, '-' or '_'"
-            )));
+            return Err(ApiError::Unprocessable(
+                format!("sku must be 1 to {MAX_SKU_CHARS} letters, digits, '-' or '_'").into(),
+            ));
         }
-        let price: Money = serde_json::from_value(body.price)
-            .map_err(|error| ApiError::Unprocessable(format!("invalid price: {error}")))?;
+        let price: Money = serde_json::from_value(body.price).map_err(|error| {
+            ApiError::Unprocessable(Unreadable::new("invalid price", error).into())
+        })?;
         if !price.is_positive() {
-            return Err(ApiError::Unprocessable(format!(
-                "price must be greater than 0, got {price}"
-            )));
+            return Err(ApiError::Unprocessable(
+                format!("price must be greater than 0, got {price}").into(),
+            ));
         }
         Ok(NewProduct {
             name: name.to_owned(),
@@ -81,15 +84,10 @@ pub(super) async fn delete_product(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    match products::delete_product(&state.db, id).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({ "deleted": true }))),
-        Err(error @ products::ProductError::NotFound(_)) => {
-            Ok(HttpResponse::NotFound()
-                .json(json!({ "deleted": false, "error": error.to_string() })))
-        }
-        Err(error) => Err(error.into()),
-    }
+    let deleted = products::delete_product(&state.db, id.into_inner()).await;
+    done_or_not_found(deleted, "deleted", |error| {
+        matches!(error, products::ProductError::NotFound(_))
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,10 +108,13 @@ pub(super) async fn set_stock(
         .ok()
         .filter(|quantity| *quantity >= 0)
         .ok_or_else(|| {
-            ApiError::Unprocessable(format!(
-                "quantity must be between 0 and {}, got {quantity}",
-                i32::MAX
-            ))
+            ApiError::Unprocessable(
+                format!(
+                    "quantity must be between 0 and {}, got {quantity}",
+                    i32::MAX
+                )
+                .into(),
+            )
         })?;
     let write = products::set_stock(&state.db, product_id, quantity).await?;
     // `result` is the lab's answer, kept for its clients.

@@ -5,10 +5,9 @@ use serde::Deserialize;
 use serde_json::json;
 use shared_events::UserType;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, done_or_not_found};
 use crate::domain::{UserEmail, UserName};
-use crate::outbox::Wake;
 use crate::services::users::{self, NewUser, UserError};
 
 /// The body of `POST /users`, as the lab's clients send it.
@@ -25,14 +24,15 @@ impl TryFrom<CreateUserBody> for NewUser {
     type Error = ApiError;
 
     fn try_from(body: CreateUserBody) -> Result<Self, Self::Error> {
-        let name = UserName::parse(&body.name)
-            .map_err(|error| ApiError::Unprocessable(error.to_string()))?;
-        let email = UserEmail::parse(&body.email)
-            .map_err(|error| ApiError::Unprocessable(error.to_string()))?;
+        let name =
+            UserName::parse(&body.name).map_err(|error| ApiError::Unprocessable(error.into()))?;
+        let email =
+            UserEmail::parse(&body.email).map_err(|error| ApiError::Unprocessable(error.into()))?;
         let user_type = match body.user_type_id {
             None => UserType::Client,
-            Some(id) => UserType::from_id(id)
-                .map_err(|unknown| ApiError::Unprocessable(unknown.to_string()))?,
+            Some(id) => {
+                UserType::from_id(id).map_err(|unknown| ApiError::Unprocessable(unknown.into()))?
+            }
         };
         Ok(NewUser {
             name,
@@ -47,8 +47,7 @@ pub(super) async fn create_user(
     body: web::Json<CreateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new_user = NewUser::try_from(body.into_inner())?;
-    let user_id = users::create_user(&state.db, &state.topics, new_user).await?;
-    state.outbox.do_send(Wake);
+    let user_id = users::create_user(&state.db, &state.events, new_user).await?;
     Ok(HttpResponse::Created().json(json!({ "user_id": user_id })))
 }
 
@@ -64,19 +63,10 @@ pub(super) async fn delete_user(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    match users::delete_user(&state.db, &state.topics, id).await {
-        Ok(()) => {
-            state.outbox.do_send(Wake);
-            Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
-        }
-        // The lab's shape, plus the error every other failure carries.
-        Err(error @ UserError::NotFound(_)) => {
-            Ok(HttpResponse::NotFound()
-                .json(json!({ "deleted": false, "error": error.to_string() })))
-        }
-        Err(error) => Err(error.into()),
-    }
+    let deleted = users::delete_user(&state.db, &state.events, id.into_inner()).await;
+    done_or_not_found(deleted, "deleted", |error| {
+        matches!(error, UserError::NotFound(_))
+    })
 }
 
 pub(super) async fn list_user_types(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

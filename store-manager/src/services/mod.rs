@@ -8,8 +8,10 @@ pub mod users;
 
 use std::collections::BTreeMap;
 
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, FromQueryResult, SqlErr, Statement};
 use shared_events::Money;
+
+use crate::outbox::EventSink;
 
 /// Most units of one product in one order or stock movement; more is a typo.
 pub const MAX_LINE_QUANTITY: i64 = 1_000_000;
@@ -70,4 +72,30 @@ pub(crate) fn is_foreign_key_violation(error: &DbErr) -> bool {
         error.sql_err(),
         Some(SqlErr::ForeignKeyConstraintViolation(_))
     ) || error.to_string().contains("FOREIGN KEY constraint failed")
+}
+
+/// Commits `transaction`, then tells `events` it did (the application's sink wakes the
+/// OutboxActor): the service that commits is the one that wakes the outbox.
+pub(crate) async fn commit(
+    transaction: DatabaseTransaction,
+    events: &dyn EventSink,
+) -> Result<(), DbErr> {
+    transaction.commit().await?;
+    events.committed();
+    Ok(())
+}
+
+/// Runs a report's SQL (written for both backends) and turns each row into its view.
+pub(crate) async fn report<Row: FromQueryResult, View>(
+    db: &DatabaseConnection,
+    sql: &str,
+    view: impl FnMut(Row) -> View,
+) -> Result<Vec<View>, DbErr> {
+    let statement = Statement::from_string(db.get_database_backend(), sql);
+    Ok(Row::find_by_statement(statement)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect())
 }

@@ -10,20 +10,19 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait as _, FromQueryResult, QueryFilter as _, QueryOrder as _, Set, Statement,
+    EntityTrait as _, FromQueryResult, QueryFilter as _, QueryOrder as _, Set,
 };
 use shared_events::{Event, Money, OrderCreated, OrderDeleted, OrderItem, OrderPaid, UserType};
 
 use crate::database;
-use crate::entities::{order, order_item, product, stock, user};
-use crate::outbox;
-use crate::routes::error::ApiError;
+use crate::entities::{order, order_item, product, user};
+use crate::outbox::{self, EventSink};
 use crate::services::products::table_id;
-use crate::services::{LinesError, lab_number, lines_by_product};
-use crate::topics::Topics;
+use crate::services::stocks;
+use crate::services::{LinesError, commit, lab_number, lines_by_product, report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
@@ -47,20 +46,6 @@ pub enum OrderError {
     NotFound(i64),
     #[error(transparent)]
     Database(#[from] DbErr),
-}
-
-impl From<OrderError> for ApiError {
-    fn from(error: OrderError) -> Self {
-        match error {
-            OrderError::Lines(_)
-            | OrderError::UnknownUser(_)
-            | OrderError::UnknownProduct(_)
-            | OrderError::TotalTooLarge => ApiError::Unprocessable(error.to_string()),
-            OrderError::InsufficientStock { .. } => ApiError::Conflict(error.to_string()),
-            OrderError::NotFound(_) => ApiError::NotFound(error.to_string()),
-            OrderError::Database(source) => ApiError::from_database(source),
-        }
-    }
 }
 
 /// An order as requested, validated: at least one line, quantities in range, one line
@@ -124,6 +109,28 @@ async fn customer(
     }))
 }
 
+/// The order as stored (`key` is `id` as the table's key); `NotFound` when there is none.
+async fn stored_order(
+    connection: &impl ConnectionTrait,
+    key: i32,
+    id: i64,
+) -> Result<order::Model, OrderError> {
+    order::Entity::find_by_id(key)
+        .one(connection)
+        .await?
+        .ok_or(OrderError::NotFound(id))
+}
+
+/// The customer who placed `order` (a user with orders cannot be deleted).
+async fn order_customer(
+    connection: &impl ConnectionTrait,
+    order: &order::Model,
+) -> Result<Customer, DbErr> {
+    customer(connection, i64::from(order.user_id))
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("order {} has no user", order.id)))
+}
+
 /// The lines of an order with their products' names, in line order.
 async fn order_lines(
     connection: &impl ConnectionTrait,
@@ -143,25 +150,22 @@ async fn order_lines(
                     line.product_id
                 ))
             })?;
-            let unit_price = Money::from_cents(line.unit_price_cents);
-            let quantity = i64::from(line.quantity);
-            Ok(OrderItem {
-                product_id: i64::from(line.product_id),
-                name: product.name,
-                sku: product.sku,
-                unit_price,
-                quantity,
-                line_total: unit_price
-                    .checked_mul(quantity)
-                    .ok_or_else(|| DbErr::Custom("stored line total overflows".to_owned()))?,
-            })
+            order_item(
+                i64::from(line.product_id),
+                product,
+                Money::from_cents(line.unit_price_cents),
+                i64::from(line.quantity),
+            )
+            .ok_or_else(|| DbErr::Custom("stored line total overflows".to_owned()))
         })
         .collect()
 }
 
+/// Places the order: checks the user, takes each line's stock, stores the order, its lines
+/// and its `OrderCreated` event, then wakes the outbox. Returns the new id.
 pub async fn create_order(
     db: &DatabaseConnection,
-    topics: &Topics,
+    events: &dyn EventSink,
     new_order: NewOrder,
 ) -> Result<i64, OrderError> {
     let transaction = database::begin_write(db).await?;
@@ -171,48 +175,79 @@ pub async fn create_order(
     let mut items = Vec::with_capacity(new_order.lines.len());
     let mut total = Money::ZERO;
     for (&product_id, &quantity) in &new_order.lines {
-        let key = table_id(product_id).ok_or(OrderError::UnknownProduct(product_id))?;
-        let product = product::Entity::find_by_id(key)
-            .one(&transaction)
-            .await?
-            .ok_or(OrderError::UnknownProduct(product_id))?;
-        let taken = stock::Entity::update_many()
-            .col_expr(
-                stock::Column::Quantity,
-                Expr::col(stock::Column::Quantity).sub(quantity),
-            )
-            .filter(stock::Column::ProductId.eq(key))
-            .filter(stock::Column::Quantity.gte(quantity))
-            .exec(&transaction)
-            .await?;
-        if taken.rows_affected == 0 {
-            let available = stock::Entity::find_by_id(key)
-                .one(&transaction)
-                .await?
-                .map_or(0, |stock| i64::from(stock.quantity));
-            return Err(OrderError::InsufficientStock {
-                product_id,
-                requested: quantity,
-                available,
-            });
-        }
-        let unit_price = Money::from_cents(product.price_cents);
-        let line_total = unit_price
-            .checked_mul(quantity)
-            .ok_or(OrderError::TotalTooLarge)?;
+        let item = take_line(&transaction, product_id, quantity).await?;
         total = total
-            .checked_add(line_total)
+            .checked_add(item.line_total)
             .ok_or(OrderError::TotalTooLarge)?;
-        items.push(OrderItem {
-            product_id,
-            name: product.name,
-            sku: product.sku,
-            unit_price,
-            quantity,
-            line_total,
-        });
+        items.push(item);
     }
     let user_key = table_id(customer.id).ok_or(OrderError::UnknownUser(customer.id))?;
+    let order_id = insert_order(&transaction, user_key, total, &items).await?;
+    let event = Event::OrderCreated(OrderCreated {
+        id: order_id,
+        user_id: customer.id,
+        user_name: customer.name,
+        user_email: customer.email,
+        user_type: customer.user_type,
+        items,
+        total,
+    });
+    let event_id = outbox::enqueue_event(&transaction, events.topics(), event).await?;
+    commit(transaction, events).await?;
+    tracing::info!(order_id, user_id = customer.id, total = %total, %event_id, "order created");
+    Ok(order_id)
+}
+
+/// Takes `quantity` units of the product out of its stock for an order line; the line at
+/// the product's price.
+async fn take_line(
+    connection: &impl ConnectionTrait,
+    product_id: i64,
+    quantity: i64,
+) -> Result<OrderItem, OrderError> {
+    let key = table_id(product_id).ok_or(OrderError::UnknownProduct(product_id))?;
+    let product = product::Entity::find_by_id(key)
+        .one(connection)
+        .await?
+        .ok_or(OrderError::UnknownProduct(product_id))?;
+    if !stocks::take(connection, key, quantity).await? {
+        return Err(OrderError::InsufficientStock {
+            product_id,
+            requested: quantity,
+            available: stocks::current_quantity(connection, key)
+                .await?
+                .unwrap_or(0),
+        });
+    }
+    let unit_price = Money::from_cents(product.price_cents);
+    order_item(product_id, product, unit_price, quantity).ok_or(OrderError::TotalTooLarge)
+}
+
+/// The line of `quantity` units of `product` at `unit_price`; `None` when its total
+/// overflows.
+fn order_item(
+    product_id: i64,
+    product: product::Model,
+    unit_price: Money,
+    quantity: i64,
+) -> Option<OrderItem> {
+    Some(OrderItem {
+        product_id,
+        name: product.name,
+        sku: product.sku,
+        unit_price,
+        quantity,
+        line_total: unit_price.checked_mul(quantity)?,
+    })
+}
+
+/// Inserts the order and its lines; returns the order's id.
+async fn insert_order(
+    connection: &impl ConnectionTrait,
+    user_key: i32,
+    total: Money,
+    items: &[OrderItem],
+) -> Result<i64, DbErr> {
     let inserted = order::Entity::insert(order::ActiveModel {
         id: NotSet,
         user_id: Set(user_key),
@@ -220,7 +255,7 @@ pub async fn create_order(
         is_paid: Set(false),
         created_at: Set(Utc::now()),
     })
-    .exec(&transaction)
+    .exec(connection)
     .await?;
     let order_key = inserted.last_insert_id;
     order_item::Entity::insert_many(items.iter().map(|item| order_item::ActiveModel {
@@ -231,30 +266,14 @@ pub async fn create_order(
         quantity: Set(i32::try_from(item.quantity).unwrap_or(i32::MAX)),
         unit_price_cents: Set(item.unit_price.cents()),
     }))
-    .exec(&transaction)
+    .exec(connection)
     .await?;
-    let order_id = i64::from(order_key);
-    let event = Event::OrderCreated(OrderCreated {
-        id: order_id,
-        user_id: customer.id,
-        user_name: customer.name,
-        user_email: customer.email,
-        user_type: customer.user_type,
-        items,
-        total,
-    });
-    let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
-    transaction.commit().await?;
-    tracing::info!(order_id, user_id = customer.id, total = %total, %event_id, "order created");
-    Ok(order_id)
+    Ok(i64::from(order_key))
 }
 
 pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<OrderView, OrderError> {
     let key = table_id(id).ok_or(OrderError::NotFound(id))?;
-    let found = order::Entity::find_by_id(key)
-        .one(db)
-        .await?
-        .ok_or(OrderError::NotFound(id))?;
+    let found = stored_order(db, key, id).await?;
     let total = Money::from_cents(found.total_cents);
     Ok(OrderView {
         id,
@@ -272,16 +291,13 @@ pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<OrderView, O
 /// many requests race to make it.
 pub async fn set_paid(
     db: &DatabaseConnection,
-    topics: &Topics,
+    events: &dyn EventSink,
     id: i64,
     is_paid: bool,
 ) -> Result<(), OrderError> {
     let key = table_id(id).ok_or(OrderError::NotFound(id))?;
     let transaction = database::begin_write(db).await?;
-    let found = order::Entity::find_by_id(key)
-        .one(&transaction)
-        .await?
-        .ok_or(OrderError::NotFound(id))?;
+    let found = stored_order(&transaction, key, id).await?;
     let changed = order::Entity::update_many()
         .col_expr(order::Column::IsPaid, Expr::value(is_paid))
         .filter(order::Column::Id.eq(key))
@@ -289,9 +305,7 @@ pub async fn set_paid(
         .exec(&transaction)
         .await?;
     if changed.rows_affected == 1 && is_paid {
-        let customer = customer(&transaction, i64::from(found.user_id))
-            .await?
-            .ok_or_else(|| DbErr::Custom(format!("order {id} has no user")))?;
+        let customer = order_customer(&transaction, &found).await?;
         let event = Event::OrderPaid(OrderPaid {
             id,
             user_id: customer.id,
@@ -301,25 +315,22 @@ pub async fn set_paid(
             items: order_lines(&transaction, key).await?,
             total: Money::from_cents(found.total_cents),
         });
-        let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
+        let event_id = outbox::enqueue_event(&transaction, events.topics(), event).await?;
         tracing::info!(order_id = id, %event_id, "order paid");
     }
-    transaction.commit().await?;
+    commit(transaction, events).await?;
     Ok(())
 }
 
 /// Deletes the order and puts its stock back.
 pub async fn delete_order(
     db: &DatabaseConnection,
-    topics: &Topics,
+    events: &dyn EventSink,
     id: i64,
 ) -> Result<(), OrderError> {
     let key = table_id(id).ok_or(OrderError::NotFound(id))?;
     let transaction = database::begin_write(db).await?;
-    let found = order::Entity::find_by_id(key)
-        .one(&transaction)
-        .await?
-        .ok_or(OrderError::NotFound(id))?;
+    let found = stored_order(&transaction, key, id).await?;
     let items = order_lines(&transaction, key).await?;
     order_item::Entity::delete_many()
         .filter(order_item::Column::OrderId.eq(key))
@@ -336,18 +347,9 @@ pub async fn delete_order(
     }
     for item in &items {
         let product_key = table_id(item.product_id).unwrap_or_default();
-        stock::Entity::update_many()
-            .col_expr(
-                stock::Column::Quantity,
-                Expr::col(stock::Column::Quantity).add(item.quantity),
-            )
-            .filter(stock::Column::ProductId.eq(product_key))
-            .exec(&transaction)
-            .await?;
+        stocks::put_back(&transaction, product_key, item.quantity).await?;
     }
-    let customer = customer(&transaction, i64::from(found.user_id))
-        .await?
-        .ok_or_else(|| DbErr::Custom(format!("order {id} has no user")))?;
+    let customer = order_customer(&transaction, &found).await?;
     let event = Event::OrderDeleted(OrderDeleted {
         id,
         user_id: customer.id,
@@ -358,8 +360,8 @@ pub async fn delete_order(
         total: Money::from_cents(found.total_cents),
         was_paid: found.is_paid,
     });
-    let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
-    transaction.commit().await?;
+    let event_id = outbox::enqueue_event(&transaction, events.topics(), event).await?;
+    commit(transaction, events).await?;
     tracing::info!(order_id = id, %event_id, "order deleted, stock put back");
     Ok(())
 }
@@ -421,37 +423,27 @@ const BEST_SELLERS: &str = "SELECT CAST(p.id AS SIGNED) AS product_id, p.name, p
 
 /// Users by the total of their orders, highest first (computed in SQL).
 pub async fn highest_spenders(db: &DatabaseConnection) -> Result<Vec<Spender>, OrderError> {
-    let statement = Statement::from_string(db.get_database_backend(), HIGHEST_SPENDERS);
-    Ok(SpenderRow::find_by_statement(statement)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| Spender {
-            user_id: row.user_id,
-            name: row.name,
-            email: row.email,
-            orders: row.orders,
-            total_spent: Money::from_cents(row.total_cents),
-            total_expense: lab_number(Money::from_cents(row.total_cents)),
-        })
-        .collect())
+    Ok(report(db, HIGHEST_SPENDERS, |row: SpenderRow| Spender {
+        user_id: row.user_id,
+        name: row.name,
+        email: row.email,
+        orders: row.orders,
+        total_spent: Money::from_cents(row.total_cents),
+        total_expense: lab_number(Money::from_cents(row.total_cents)),
+    })
+    .await?)
 }
 
 /// Products by units sold, highest first (computed in SQL).
 pub async fn best_sellers(db: &DatabaseConnection) -> Result<Vec<BestSeller>, OrderError> {
-    let statement = Statement::from_string(db.get_database_backend(), BEST_SELLERS);
-    Ok(BestSellerRow::find_by_statement(statement)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| BestSeller {
-            product_id: row.product_id,
-            name: row.name,
-            sku: row.sku,
-            quantity_sold: row.quantity_sold,
-            revenue: Money::from_cents(row.revenue_cents),
-        })
-        .collect())
+    Ok(report(db, BEST_SELLERS, |row: BestSellerRow| BestSeller {
+        product_id: row.product_id,
+        name: row.name,
+        sku: row.sku,
+        quantity_sold: row.quantity_sold,
+        revenue: Money::from_cents(row.revenue_cents),
+    })
+    .await?)
 }
 
 #[cfg(test)]

@@ -3,15 +3,14 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _,
-    FromQueryResult, QueryFilter as _, Set, SqlErr, Statement,
+    ActiveValue::NotSet, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait as _, FromQueryResult, QueryFilter as _, Set, SqlErr,
 };
 use shared_events::Money;
 
 use crate::database;
 use crate::entities::{product, stock};
-use crate::routes::error::ApiError;
-use crate::services::{is_foreign_key_violation, lab_number};
+use crate::services::{is_foreign_key_violation, lab_number, report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
@@ -23,18 +22,6 @@ pub enum ProductError {
     OnAnOrder(i64),
     #[error(transparent)]
     Database(#[from] DbErr),
-}
-
-impl From<ProductError> for ApiError {
-    fn from(error: ProductError) -> Self {
-        match error {
-            ProductError::DuplicateSku(_) | ProductError::OnAnOrder(_) => {
-                ApiError::Conflict(error.to_string())
-            }
-            ProductError::NotFound(_) => ApiError::NotFound(error.to_string()),
-            ProductError::Database(source) => ApiError::from_database(source),
-        }
-    }
 }
 
 /// A product to create, already validated.
@@ -90,6 +77,14 @@ struct StockLineRow {
 /// cannot exist.
 pub(crate) fn table_id(id: i64) -> Option<i32> {
     i32::try_from(id).ok()
+}
+
+/// Whether the product exists.
+pub(crate) async fn exists(connection: &impl ConnectionTrait, key: i32) -> Result<bool, DbErr> {
+    Ok(product::Entity::find_by_id(key)
+        .one(connection)
+        .await?
+        .is_some())
 }
 
 pub async fn create_product(
@@ -172,11 +167,7 @@ pub async fn set_stock(
 ) -> Result<StockWrite, ProductError> {
     let key = table_id(product_id).ok_or(ProductError::NotFound(product_id))?;
     let transaction = database::begin_write(db).await?;
-    if product::Entity::find_by_id(key)
-        .one(&transaction)
-        .await?
-        .is_none()
-    {
+    if !exists(&transaction, key).await? {
         return Err(ProductError::NotFound(product_id));
     }
     let updated = stock::Entity::update_many()
@@ -229,20 +220,15 @@ pub async fn stock_overview(db: &DatabaseConnection) -> Result<Vec<StockLine>, P
                 CAST(COALESCE(s.quantity, 0) AS SIGNED) AS quantity
          FROM products p LEFT JOIN stocks s ON s.product_id = p.id
          ORDER BY p.id";
-    let statement = Statement::from_string(db.get_database_backend(), OVERVIEW);
-    Ok(StockLineRow::find_by_statement(statement)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| StockLine {
-            lab_article: row.name.clone(),
-            lab_sku: row.sku.clone(),
-            lab_unit_price: lab_number(Money::from_cents(row.price_cents)),
-            lab_units_in_stock: row.quantity,
-            product_id: row.product_id,
-            name: row.name,
-            sku: row.sku,
-            quantity: row.quantity,
-        })
-        .collect())
+    Ok(report(db, OVERVIEW, |row: StockLineRow| StockLine {
+        lab_article: row.name.clone(),
+        lab_sku: row.sku.clone(),
+        lab_unit_price: lab_number(Money::from_cents(row.price_cents)),
+        lab_units_in_stock: row.quantity,
+        product_id: row.product_id,
+        name: row.name,
+        sku: row.sku,
+        quantity: row.quantity,
+    })
+    .await?)
 }

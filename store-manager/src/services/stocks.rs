@@ -27,8 +27,7 @@ use shared_events::Money;
 
 use crate::database;
 use crate::entities::{product, stock};
-use crate::routes::error::ApiError;
-use crate::services::products::table_id;
+use crate::services::products::{self, table_id};
 use crate::services::{LinesError, lines_by_product};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,20 +54,6 @@ pub enum StockError {
     },
     #[error(transparent)]
     Database(#[from] DbErr),
-}
-
-impl From<StockError> for ApiError {
-    fn from(error: StockError) -> Self {
-        match error {
-            StockError::Lines(_)
-            | StockError::UnknownOperation(_)
-            | StockError::UnknownProduct(_) => ApiError::Unprocessable(error.to_string()),
-            StockError::BelowZero { .. } | StockError::AboveMaximum { .. } => {
-                ApiError::Conflict(error.to_string())
-            }
-            StockError::Database(source) => ApiError::from_database(source),
-        }
-    }
 }
 
 /// The direction of a movement, as the lab writes it.
@@ -124,74 +109,7 @@ pub async fn move_stock(
     let transaction = database::begin_write(db).await?;
     let mut levels = Vec::with_capacity(movement.lines.len());
     for (&product_id, &quantity) in &movement.lines {
-        let key = table_id(product_id).ok_or(StockError::UnknownProduct(product_id))?;
-        if product::Entity::find_by_id(key)
-            .one(&transaction)
-            .await?
-            .is_none()
-        {
-            return Err(StockError::UnknownProduct(product_id));
-        }
-        let current = current_quantity(&transaction, key).await?;
-        let applied = match movement.operation {
-            Operation::CheckOut => {
-                stock::Entity::update_many()
-                    .col_expr(
-                        stock::Column::Quantity,
-                        Expr::col(stock::Column::Quantity).sub(quantity),
-                    )
-                    .filter(stock::Column::ProductId.eq(key))
-                    .filter(stock::Column::Quantity.gte(quantity))
-                    .exec(&transaction)
-                    .await?
-                    .rows_affected
-                    == 1
-            }
-            Operation::CheckIn if current.is_none() => {
-                // A product always gets its stock row when it is created; a database
-                // filled by other means may lack it.
-                let quantity = i32::try_from(quantity).unwrap_or(i32::MAX);
-                stock::Entity::insert(stock::ActiveModel {
-                    product_id: Set(key),
-                    quantity: Set(quantity),
-                })
-                .exec(&transaction)
-                .await?;
-                true
-            }
-            Operation::CheckIn => {
-                stock::Entity::update_many()
-                    .col_expr(
-                        stock::Column::Quantity,
-                        Expr::col(stock::Column::Quantity).add(quantity),
-                    )
-                    .filter(stock::Column::ProductId.eq(key))
-                    .filter(stock::Column::Quantity.lte(i64::from(i32::MAX) - quantity))
-                    .exec(&transaction)
-                    .await?
-                    .rows_affected
-                    == 1
-            }
-        };
-        if !applied {
-            return Err(match movement.operation {
-                Operation::CheckOut => StockError::BelowZero {
-                    product_id,
-                    requested: quantity,
-                    available: current.unwrap_or(0),
-                },
-                Operation::CheckIn => StockError::AboveMaximum {
-                    product_id,
-                    requested: quantity,
-                    max: i32::MAX,
-                },
-            });
-        }
-        let quantity_now = current_quantity(&transaction, key).await?.unwrap_or(0);
-        levels.push(StockLevel {
-            product_id,
-            quantity: quantity_now,
-        });
+        levels.push(apply_line(&transaction, movement.operation, product_id, quantity).await?);
     }
     transaction.commit().await?;
     let operation = match movement.operation {
@@ -202,7 +120,104 @@ pub async fn move_stock(
     Ok(levels)
 }
 
-async fn current_quantity(
+/// Checks `quantity` units of one product in or out; the quantity on hand after.
+async fn apply_line(
+    connection: &impl ConnectionTrait,
+    operation: Operation,
+    product_id: i64,
+    quantity: i64,
+) -> Result<StockLevel, StockError> {
+    let key = table_id(product_id).ok_or(StockError::UnknownProduct(product_id))?;
+    if !products::exists(connection, key).await? {
+        return Err(StockError::UnknownProduct(product_id));
+    }
+    let current = current_quantity(connection, key).await?;
+    let applied = match operation {
+        Operation::CheckOut => take(connection, key, quantity).await?,
+        Operation::CheckIn if current.is_none() => {
+            // A product always gets its stock row when it is created; a database
+            // filled by other means may lack it.
+            let quantity = i32::try_from(quantity).unwrap_or(i32::MAX);
+            stock::Entity::insert(stock::ActiveModel {
+                product_id: Set(key),
+                quantity: Set(quantity),
+            })
+            .exec(connection)
+            .await?;
+            true
+        }
+        Operation::CheckIn => {
+            stock::Entity::update_many()
+                .col_expr(
+                    stock::Column::Quantity,
+                    Expr::col(stock::Column::Quantity).add(quantity),
+                )
+                .filter(stock::Column::ProductId.eq(key))
+                .filter(stock::Column::Quantity.lte(i64::from(i32::MAX) - quantity))
+                .exec(connection)
+                .await?
+                .rows_affected
+                == 1
+        }
+    };
+    if !applied {
+        return Err(match operation {
+            Operation::CheckOut => StockError::BelowZero {
+                product_id,
+                requested: quantity,
+                available: current.unwrap_or(0),
+            },
+            Operation::CheckIn => StockError::AboveMaximum {
+                product_id,
+                requested: quantity,
+                max: i32::MAX,
+            },
+        });
+    }
+    Ok(StockLevel {
+        product_id,
+        quantity: current_quantity(connection, key).await?.unwrap_or(0),
+    })
+}
+
+/// Takes `quantity` units out of the product's stock, in one conditional statement (see
+/// the module documentation); `false`, and nothing changed, when fewer are on hand.
+pub(crate) async fn take(
+    connection: &impl ConnectionTrait,
+    key: i32,
+    quantity: i64,
+) -> Result<bool, DbErr> {
+    let taken = stock::Entity::update_many()
+        .col_expr(
+            stock::Column::Quantity,
+            Expr::col(stock::Column::Quantity).sub(quantity),
+        )
+        .filter(stock::Column::ProductId.eq(key))
+        .filter(stock::Column::Quantity.gte(quantity))
+        .exec(connection)
+        .await?;
+    Ok(taken.rows_affected == 1)
+}
+
+/// Puts `quantity` units back into the product's stock (a deleted order's).
+pub(crate) async fn put_back(
+    connection: &impl ConnectionTrait,
+    key: i32,
+    quantity: i64,
+) -> Result<(), DbErr> {
+    stock::Entity::update_many()
+        .col_expr(
+            stock::Column::Quantity,
+            Expr::col(stock::Column::Quantity).add(quantity),
+        )
+        .filter(stock::Column::ProductId.eq(key))
+        .exec(connection)
+        .await?;
+    Ok(())
+}
+
+/// The product's quantity on hand; `None` when it has no stock row.
+pub(crate) async fn current_quantity(
     connection: &impl ConnectionTrait,
     key: i32,
 ) -> Result<Option<i64>, DbErr> {

@@ -10,10 +10,8 @@ use shared_events::{Event, UserCreated, UserDeleted, UserType};
 use crate::database;
 use crate::domain::{UserEmail, UserName};
 use crate::entities::{user, user_type};
-use crate::outbox;
-use crate::routes::error::ApiError;
-use crate::services::is_foreign_key_violation;
-use crate::topics::Topics;
+use crate::outbox::{self, EventSink};
+use crate::services::{commit, is_foreign_key_violation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -25,18 +23,6 @@ pub enum UserError {
     HasOrders(i64),
     #[error(transparent)]
     Database(#[from] DbErr),
-}
-
-impl From<UserError> for ApiError {
-    fn from(error: UserError) -> Self {
-        match error {
-            UserError::DuplicateEmail(_) | UserError::HasOrders(_) => {
-                ApiError::Conflict(error.to_string())
-            }
-            UserError::NotFound(_) => ApiError::NotFound(error.to_string()),
-            UserError::Database(source) => ApiError::from_database(source),
-        }
-    }
 }
 
 /// A user to create, already validated.
@@ -58,10 +44,10 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
 }
 
-/// Inserts the user and its `UserCreated` event; returns the new id.
+/// Inserts the user and its `UserCreated` event, then wakes the outbox; returns the new id.
 pub async fn create_user(
     db: &DatabaseConnection,
-    topics: &Topics,
+    events: &dyn EventSink,
     new_user: NewUser,
 ) -> Result<i64, UserError> {
     let transaction = database::begin_write(db).await?;
@@ -86,8 +72,8 @@ pub async fn create_user(
         email,
         user_type: new_user.user_type,
     });
-    let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
-    transaction.commit().await?;
+    let event_id = outbox::enqueue_event(&transaction, events.topics(), event).await?;
+    commit(transaction, events).await?;
     tracing::info!(user_id = id, %event_id, "user created");
     Ok(id)
 }
@@ -109,10 +95,11 @@ pub async fn find_user(db: &DatabaseConnection, id: i64) -> Result<UserView, Use
     })
 }
 
-/// Deletes the user and writes a `UserDeleted` carrying the user as it was.
+/// Deletes the user and writes a `UserDeleted` carrying the user as it was, then wakes the
+/// outbox.
 pub async fn delete_user(
     db: &DatabaseConnection,
-    topics: &Topics,
+    events: &dyn EventSink,
     id: i64,
 ) -> Result<(), UserError> {
     let key = i32::try_from(id).map_err(|_| UserError::NotFound(id))?;
@@ -140,8 +127,8 @@ pub async fn delete_user(
         email: found.email,
         user_type,
     });
-    let event_id = outbox::enqueue_event(&transaction, topics, event).await?;
-    transaction.commit().await?;
+    let event_id = outbox::enqueue_event(&transaction, events.topics(), event).await?;
+    commit(transaction, events).await?;
     tracing::info!(user_id = id, %event_id, "user deleted");
     Ok(())
 }
