@@ -139,7 +139,10 @@ async fn cleanup_deletes_published_rows_in_batches_and_keeps_pending_ones(backen
 async fn only_the_lease_holder_publishes(backend: Backend) {
     let rows: Vec<EventEnvelope> = (0..3).map(|n| user_event(n, false)).collect();
     let (_database, leader, db, topic) = publisher_with_rows(backend, &rows).await;
-    let settings = Settings::default();
+    // On the test's broker (`KAFKA_BOOTSTRAP_SERVERS`), as the leader: the default is
+    // 127.0.0.1:9092, which another broker may be serving, or none.
+    let mut settings = Settings::default();
+    settings.kafka.bootstrap_servers = kafka::bootstrap();
     let standby =
         OutboxPublisher::new(db.clone(), &settings.kafka, &settings.outbox).expect("publisher");
 
