@@ -16,7 +16,7 @@
 //!   already run on deployed databases, so it is left as it was.
 //!
 //! `db/init.sql` is the same schema written by hand for MySQL, for people and for the
-//! docker-compose MySQL container; `tests/init_sql.rs` keeps the two from drifting.
+//! docker-compose MySQL container; `tests/db/init_sql.rs` keeps the two from drifting.
 
 pub use sea_orm_migration::prelude::*;
 

@@ -143,6 +143,14 @@ pub struct Record {
     pub payload: String,
 }
 
+impl Record {
+    /// The payload as JSON (panics when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.payload)
+            .unwrap_or_else(|error| panic!("payload is not JSON ({error}): {:?}", self.payload))
+    }
+}
+
 /// Reads every message of `topic` from the beginning until at least `expected` arrived,
 /// then keeps reading for `settle` to catch extra (duplicate or unwanted) messages.
 /// Panics after `timeout` with what it did get. Messages come back partition by partition,
@@ -180,6 +188,24 @@ pub fn read_topic(
             payload: String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned(),
         })
         .collect()
+}
+
+/// [`read_topic`] from async code: the blocking reader runs on tokio's blocking threads, so
+/// the test's runtime (and a server running on it) keeps going meanwhile.
+pub async fn read_topic_async(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+    settle: Duration,
+    timeout: Duration,
+) -> Vec<Record> {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || read_topic(&bootstrap, &topic, expected, settle, timeout))
+        .await
+        .unwrap_or_else(|error| match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(error) => panic!("the topic reader did not finish: {error}"),
+        })
 }
 
 /// [`read_topic`], with each message as the broker gave it (key and value as bytes,

@@ -43,10 +43,10 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// Logs go through the test harness, shown for a failing test only; `RUST_LOG` chooses
-/// what is logged (default: info, librdkafka's own lines from warn).
+/// what is logged (default: info, librdkafka's and sqlx's own lines from warn).
 pub fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn,sqlx=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()

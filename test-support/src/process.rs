@@ -1,11 +1,27 @@
 //! The services' binaries as child processes: the address a child bound itself (it is told
 //! port 0 and logs the port it got, so no port is ever handed from one process to another,
-//! where another test could take it in between), SIGTERM, and waiting for an exit.
+//! where another test could take it in between), SIGTERM, and waiting for an exit; and
+//! starting one with its log in a file.
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+/// Starts `command` with its standard error appended to the file at `log` (created when
+/// absent; the services log there) and its standard output discarded.
+pub fn spawn_logged(command: &mut Command, log: &Path) -> Child {
+    let file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|error| panic!("log file {}: {error}", log.display()));
+    command
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|error| panic!("{:?} does not start: {error}", command.get_program()))
+}
 
 /// The address in the first line of the log at `log` (written since `from` bytes) that
 /// contains `message` and an `addr=IP:PORT` field, as the services log the listener they

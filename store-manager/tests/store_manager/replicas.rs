@@ -7,13 +7,12 @@
 //! broker's ack and the database update, so the next holder sent those rows again (about
 //! one run in three on MariaDB); the outbox now has its own pool on the main runtime.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{payload, spawn_app};
 use serde_json::json;
 use test_support::Backend;
+
+use crate::helpers::spawn_app;
 
 on_both_databases!(two_replicas_publish_everything_once_in_order_and_fail_over);
 
@@ -78,7 +77,7 @@ async fn two_replicas_publish_everything_once_in_order_and_fail_over(backend: Ba
     );
     let mut per_user: HashMap<i64, Vec<String>> = HashMap::new();
     for record in first_copies {
-        let event = payload(record);
+        let event = record.json();
         per_user
             .entry(event["id"].as_i64().expect("id"))
             .or_default()

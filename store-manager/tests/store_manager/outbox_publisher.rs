@@ -1,8 +1,6 @@
 //! The outbox publisher as one step (`try_publish_next -> Published | Empty`), driven by
 //! hand with no actor and no sleeps: order, marking, and the retention cleanup.
 
-mod common;
-
 use std::time::Duration;
 
 use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _};
@@ -46,7 +44,7 @@ async fn publisher_with_rows(
     sea_orm::DatabaseConnection,
     String,
 ) {
-    common::init_logs();
+    test_support::init_logs();
     let database = TestDatabase::new(backend).await;
     let db = database::connect(database.url()).await.expect("connect");
     let topic = test_support::unique("user-events");
@@ -79,17 +77,14 @@ async fn rows_are_published_in_id_order_then_the_outbox_is_empty(backend: Backen
     assert_eq!(batches, [3, 3, 3, 1]);
     assert_eq!(publisher.pending().await.expect("pending"), 0);
 
-    let records = tokio::task::spawn_blocking(move || {
-        kafka::read_topic(
-            &kafka::bootstrap(),
-            &topic,
-            10,
-            Duration::from_millis(500),
-            Duration::from_secs(30),
-        )
-    })
-    .await
-    .expect("reader");
+    let records = kafka::read_topic_async(
+        &kafka::bootstrap(),
+        &topic,
+        10,
+        Duration::from_millis(500),
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(records.len(), 10, "each row once");
     // Per key, the log holds the rows in the order they were written.
     for key in 0..3 {
@@ -144,7 +139,10 @@ async fn cleanup_deletes_published_rows_in_batches_and_keeps_pending_ones(backen
 async fn only_the_lease_holder_publishes(backend: Backend) {
     let rows: Vec<EventEnvelope> = (0..3).map(|n| user_event(n, false)).collect();
     let (_database, leader, db, topic) = publisher_with_rows(backend, &rows).await;
-    let settings = Settings::default();
+    // On the test's broker (`KAFKA_BOOTSTRAP_SERVERS`), as the leader: the default is
+    // 127.0.0.1:9092, which another broker may be serving, or none.
+    let mut settings = Settings::default();
+    settings.kafka.bootstrap_servers = kafka::bootstrap();
     let standby =
         OutboxPublisher::new(db.clone(), &settings.kafka, &settings.outbox).expect("publisher");
 

@@ -4,8 +4,6 @@
 //! `STORE_MANAGER_SHUTDOWN_TIMEOUT_MS`, non-zero because an event is left in the outbox,
 //! which the next start publishes.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Child;
@@ -23,7 +21,7 @@ fn start(
     log: &Path,
     env: &[(&str, &str)],
 ) -> (Child, SocketAddr) {
-    common::spawn_binary(database_url, bootstrap, topic, "process-test", log, env)
+    crate::helpers::spawn_binary(database_url, bootstrap, topic, "process-test", log, env)
 }
 
 /// A test's own SQLite database, topic (on the broker at `bootstrap`) and log file.
@@ -35,7 +33,7 @@ struct Scene {
 }
 
 async fn scene(bootstrap: &str) -> Scene {
-    common::init_logs();
+    test_support::init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let topic = test_support::unique("user-events");
     kafka::create_topic(bootstrap, &topic, 3).await;
@@ -61,21 +59,17 @@ async fn create_user(client: &reqwest::Client, addr: SocketAddr, n: usize) -> i6
 }
 
 async fn read_ids(bootstrap: &str, topic: &str, expected: usize) -> Vec<i64> {
-    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
-    let records = tokio::task::spawn_blocking(move || {
-        kafka::read_topic(
-            &bootstrap,
-            &topic,
-            expected,
-            Duration::from_secs(1),
-            Duration::from_secs(60),
-        )
-    })
-    .await
-    .expect("reader");
+    let records = kafka::read_topic_async(
+        bootstrap,
+        topic,
+        expected,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )
+    .await;
     records
         .iter()
-        .map(|record| common::payload(record)["id"].as_i64().expect("id"))
+        .map(|record| record.json()["id"].as_i64().expect("id"))
         .collect()
 }
 

@@ -4,14 +4,13 @@
 //! actor that keeps panicking uses up the restart budget and the service stops with a
 //! failure.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{spawn_app, spawn_app_configured};
 use serde_json::Value;
 use store_manager::ShutdownError;
 use test_support::{Backend, PrivateBroker, kafka};
+
+use crate::helpers::{spawn_app, spawn_app_configured};
 
 on_both_databases!(a_panicking_outbox_round_is_restarted_and_every_event_still_goes_out_once);
 
@@ -65,7 +64,7 @@ async fn a_panicking_outbox_round_is_restarted_and_every_event_still_goes_out_on
     assert_eq!(events.len(), 5, "each event once: {events:#?}");
     let published: Vec<i64> = events
         .iter()
-        .map(|record| common::payload(record)["id"].as_i64().expect("id"))
+        .map(|record| record.json()["id"].as_i64().expect("id"))
         .collect();
     for id in &ids {
         assert!(published.contains(id), "user {id} was not published");

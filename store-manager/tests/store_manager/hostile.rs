@@ -1,16 +1,15 @@
 //! Hostile HTTP input: every request below gets a 4xx JSON error (never a 5xx, never a
 //! hang), writes nothing and publishes nothing. The body limit is 64 KiB.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestApp, payload, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait as _, PaginatorTrait as _};
 use serde_json::{Value, json};
 use store_manager::entities::{order, outbox, product, user};
 use test_support::Backend;
+
+use crate::helpers::{TestApp, spawn_app};
 
 on_both_databases!(hostile_requests_get_4xx_json_and_change_nothing);
 
@@ -288,5 +287,5 @@ async fn hostile_requests_get_4xx_json_and_change_nothing(backend: Backend) {
     let marker = app.create_user("Marker", "marker@example.com", None).await;
     let events = app.events(1).await;
     assert_eq!(events.len(), 1, "{events:#?}");
-    assert_eq!(payload(&events[0])["id"], marker);
+    assert_eq!(events[0].json()["id"], marker);
 }

@@ -1,14 +1,13 @@
 //! The HTTP API against a real database (SQLite and MariaDB, a fresh one per test) and the
 //! real broker: status codes, JSON shapes, and exactly the events each request causes.
 
-mod common;
-
-use common::{TestApp, payload, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _};
 use serde_json::{Value, json};
 use store_manager::entities::outbox;
 use test_support::Backend;
+
+use crate::helpers::{TestApp, spawn_app};
 
 on_both_databases!(
     health_check_answers,
@@ -56,7 +55,7 @@ async fn create_user_returns_its_id_and_publishes_one_user_created(backend: Back
     assert_eq!(events.len(), 1, "exactly one event: {events:#?}");
     let record = &events[0];
     assert_eq!(record.key.as_deref(), Some("6"), "key = user id");
-    let event = payload(record);
+    let event = record.json();
     assert_eq!(event["event"], "UserCreated");
     assert_eq!(event["id"], 6);
     assert_eq!(event["name"], "Grace Hopper");
@@ -97,7 +96,7 @@ async fn user_type_absent_means_client(backend: Backend) {
     assert_eq!(user["user_type_id"], 1);
     assert_eq!(user["user_type"], "Client");
     let events = app.events(1).await;
-    assert_eq!(payload(&events[0])["user_type_id"], 1);
+    assert_eq!(events[0].json()["user_type_id"], 1);
 }
 
 async fn get_user_shows_its_type_name(backend: Backend) {
@@ -150,8 +149,8 @@ async fn delete_user_publishes_user_deleted_with_the_users_data(backend: Backend
     assert_eq!(events.len(), 2, "{events:#?}");
     // One user: one key, one partition, created before deleted.
     assert_eq!(events[0].partition, events[1].partition);
-    assert_eq!(payload(&events[0])["event"], "UserCreated");
-    let deleted = payload(&events[1]);
+    assert_eq!(events[0].json()["event"], "UserCreated");
+    let deleted = events[1].json();
     assert_eq!(deleted["event"], "UserDeleted");
     assert_eq!(deleted["id"], id);
     assert_eq!(deleted["name"], "Jean Dupont");
@@ -189,7 +188,7 @@ async fn assert_only_the_marker_is_published(app: &TestApp) {
     let marker = app.create_user("Marker", "marker@example.com", None).await;
     let events = app.events(1).await;
     assert_eq!(events.len(), 1, "only the marker's event: {events:#?}");
-    assert_eq!(payload(&events[0])["id"], marker);
+    assert_eq!(events[0].json()["id"], marker);
     let rows = outbox::Entity::find()
         .count(&app.db)
         .await

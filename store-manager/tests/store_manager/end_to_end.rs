@@ -3,14 +3,13 @@
 //! gallery, opened in a real headless browser (Debian's `chromium`), lists and opens them.
 //! A missing chromium fails the test (scripts/test.sh installs it); it is never skipped.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::spawn_app;
 use test_support::Backend;
 use test_support::browser::{chromium, dump_dom};
+
+use crate::helpers::spawn_app;
 
 #[actix_web::test]
 async fn users_created_through_the_api_get_emails_listed_in_the_gallery() {

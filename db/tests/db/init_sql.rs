@@ -21,7 +21,7 @@ use sea_orm_migration::sea_orm::{
 };
 use uuid::Uuid;
 
-const INIT_SQL: &str = include_str!("../init.sql");
+const INIT_SQL: &str = include_str!("../../init.sql");
 
 const DEFAULT_SERVER_URL: &str = "mysql://root@127.0.0.1:3306";
 

@@ -1,6 +1,7 @@
-//! `spawn_app`: the real application on a random port, with its own fresh database and
-//! its own topic on the real broker (DESIGN §6, zero-to-production's test helpers).
-#![allow(dead_code, unreachable_pub)]
+//! store-manager's own test helpers, beside the generic ones of `test-support`:
+//! `spawn_app`, the real application on a random port, with its own fresh database and
+//! its own topics on the real broker (DESIGN §6, zero-to-production's test helpers), and
+//! `spawn_binary`, the built binary as a child process.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use test_support::{Backend, TestDatabase};
 
 /// One scenario, once per backend: `on_both_databases!(scenario_a, scenario_b)` expands
 /// to `sqlite::scenario_a`, `mariadb::scenario_a`, ... each calling `scenario_a(backend)`.
-#[macro_export]
+/// (Declared before the test modules in `main.rs`, with `#[macro_use]`, so they see it.)
 macro_rules! on_both_databases {
     ($($scenario:ident),+ $(,)?) => {
         mod sqlite {
@@ -34,35 +35,26 @@ macro_rules! on_both_databases {
     };
 }
 
-pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
-    pub db: DatabaseConnection,
-    pub topic: String,
-    pub order_topic: String,
-    pub bootstrap: String,
-    pub server: actix_web::dev::ServerHandle,
-    pub database_url: String,
+pub(crate) struct TestApp {
+    pub(crate) address: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) topic: String,
+    pub(crate) order_topic: String,
+    pub(crate) bootstrap: String,
+    pub(crate) server: actix_web::dev::ServerHandle,
+    pub(crate) database_url: String,
     /// Test-only: arms the outbox actor's fault hook (the next rounds panic).
-    pub outbox_faults: std::sync::Arc<supervision::FaultHook>,
+    pub(crate) outbox_faults: std::sync::Arc<supervision::FaultHook>,
     /// The application's run: how it stopped, once it did.
-    pub run: actix_web::rt::task::JoinHandle<Result<(), store_manager::ShutdownError>>,
+    pub(crate) run: actix_web::rt::task::JoinHandle<Result<(), store_manager::ShutdownError>>,
     /// Dropped last: the database outlives the app using it (`None`: the test owns it).
-    pub database: Option<TestDatabase>,
-}
-
-/// Logs go through the test harness: shown for a failing test only.
-pub fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
+    #[expect(dead_code, reason = "held for its drop, after the app's, never read")]
+    pub(crate) database: Option<TestDatabase>,
 }
 
 /// Settings for a test: port 0, a fast fallback poll, the given database and broker.
-pub fn test_settings(
+pub(crate) fn test_settings(
     database_url: &str,
     bootstrap: &str,
     topic: &str,
@@ -83,20 +75,20 @@ pub fn test_settings(
 }
 
 /// The app on the shared broker, with a fresh topic of 3 partitions.
-pub async fn spawn_app(backend: Backend) -> TestApp {
+pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
     let bootstrap = kafka::bootstrap();
     spawn_app_on(backend, &bootstrap).await
 }
 
 /// The app on the broker at `bootstrap` (which must be up: the topic is created first).
-pub async fn spawn_app_on(backend: Backend, bootstrap: &str) -> TestApp {
+pub(crate) async fn spawn_app_on(backend: Backend, bootstrap: &str) -> TestApp {
     let database = TestDatabase::new(backend).await;
     let url = database.url().to_owned();
     spawn_app_with(&url, Some(database), bootstrap).await
 }
 
 /// The app on the database at `database_url` (which the test keeps up) and the shared broker.
-pub async fn spawn_app_on_database(database_url: &str) -> TestApp {
+pub(crate) async fn spawn_app_on_database(database_url: &str) -> TestApp {
     spawn_app_with(database_url, None, &kafka::bootstrap()).await
 }
 
@@ -110,7 +102,7 @@ async fn spawn_app_with(
 
 /// The app on a fresh database of `backend` and the broker at `bootstrap`, with its
 /// settings changed by `adjust` first.
-pub async fn spawn_app_configured(
+pub(crate) async fn spawn_app_configured(
     backend: Backend,
     bootstrap: &str,
     adjust: impl FnOnce(&mut Settings),
@@ -126,7 +118,7 @@ async fn spawn_app_adjusted(
     bootstrap: &str,
     adjust: impl FnOnce(&mut Settings),
 ) -> TestApp {
-    init_logs();
+    test_support::init_logs();
     let topic = test_support::unique("user-events");
     let order_topic = test_support::unique("order-events");
     kafka::create_topic(bootstrap, &topic, 3).await;
@@ -157,13 +149,13 @@ async fn spawn_app_adjusted(
 }
 
 /// A second store-manager process on the same database and topics (replica tests).
-pub struct Replica {
-    pub address: String,
-    pub server: actix_web::dev::ServerHandle,
+pub(crate) struct Replica {
+    pub(crate) address: String,
+    pub(crate) server: actix_web::dev::ServerHandle,
 }
 
 impl TestApp {
-    pub async fn start_replica(&self) -> Replica {
+    pub(crate) async fn start_replica(&self) -> Replica {
         let settings = test_settings(
             &self.database_url,
             &self.bootstrap,
@@ -177,7 +169,7 @@ impl TestApp {
         Replica { address, server }
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(format!("{}{path}", self.address))
             .json(body)
@@ -186,7 +178,12 @@ impl TestApp {
             .expect("request")
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> reqwest::Response {
+    pub(crate) async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> reqwest::Response {
         self.client
             .post(format!("{}{path}", self.address))
             .header("content-type", content_type)
@@ -196,7 +193,7 @@ impl TestApp {
             .expect("request")
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))
             .send()
@@ -204,7 +201,7 @@ impl TestApp {
             .expect("request")
     }
 
-    pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
+    pub(crate) async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .put(format!("{}{path}", self.address))
             .json(body)
@@ -214,13 +211,13 @@ impl TestApp {
     }
 
     /// GET `path`, expecting 200 and JSON.
-    pub async fn get_json(&self, path: &str) -> Value {
+    pub(crate) async fn get_json(&self, path: &str) -> Value {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.expect("JSON")
     }
 
-    pub async fn delete(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn delete(&self, path: &str) -> reqwest::Response {
         self.client
             .delete(format!("{}{path}", self.address))
             .send()
@@ -229,7 +226,12 @@ impl TestApp {
     }
 
     /// Creates a user; panics unless the answer is 201. Returns the id.
-    pub async fn create_user(&self, name: &str, email: &str, user_type_id: Option<i64>) -> i64 {
+    pub(crate) async fn create_user(
+        &self,
+        name: &str,
+        email: &str,
+        user_type_id: Option<i64>,
+    ) -> i64 {
         let mut body = serde_json::json!({ "name": name, "email": email });
         if let Some(id) = user_type_id {
             body["user_type_id"] = id.into();
@@ -242,41 +244,32 @@ impl TestApp {
 
     /// Every message on the test's topic once at least `expected` arrived (plus a short
     /// settle time to catch extras).
-    pub async fn events(&self, expected: usize) -> Vec<Record> {
+    pub(crate) async fn events(&self, expected: usize) -> Vec<Record> {
         self.events_on(&self.topic, expected).await
     }
 
     /// Like [`TestApp::events`], for the order events.
-    pub async fn order_events(&self, expected: usize) -> Vec<Record> {
+    pub(crate) async fn order_events(&self, expected: usize) -> Vec<Record> {
         self.events_on(&self.order_topic, expected).await
     }
 
     async fn events_on(&self, topic: &str, expected: usize) -> Vec<Record> {
-        let (bootstrap, topic) = (self.bootstrap.clone(), topic.to_owned());
-        tokio::task::spawn_blocking(move || {
-            kafka::read_topic(
-                &bootstrap,
-                &topic,
-                expected,
-                Duration::from_millis(1500),
-                Duration::from_secs(60),
-            )
-        })
+        kafka::read_topic_async(
+            &self.bootstrap,
+            topic,
+            expected,
+            Duration::from_millis(1500),
+            Duration::from_secs(60),
+        )
         .await
-        .expect("reader thread")
     }
-}
-
-/// The JSON payload of a record.
-pub fn payload(record: &Record) -> Value {
-    serde_json::from_str(&record.payload).expect("payload is JSON")
 }
 
 /// The real binary on port 0, its log appended to `log`; returns it with the address it
 /// bound (read from its `store-manager listening` line). Every start holds the outbox
 /// lease as `replica` (the default id has the port in it, and the port changes), so a
 /// restart takes it back at once.
-pub fn spawn_binary(
+pub(crate) fn spawn_binary(
     database_url: &str,
     bootstrap: &str,
     topic: &str,
@@ -284,14 +277,9 @@ pub fn spawn_binary(
     log: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (std::process::Child, std::net::SocketAddr) {
-    use std::process::{Command, Stdio};
     let from = test_support::process::log_length(log);
-    let file = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_store-manager"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_store-manager"));
+    command
         .current_dir(log.parent().expect("log directory"))
         .env("DATABASE_URL", database_url)
         .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
@@ -301,11 +289,8 @@ pub fn spawn_binary(
         .env("OUTBOX_POLL_INTERVAL_MS", "200")
         .env("RUST_LOG", "info,librdkafka=warn,sqlx=warn")
         .env("NO_COLOR", "1")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("store-manager binary starts");
+        .envs(env.iter().copied());
+    let mut child = test_support::process::spawn_logged(&mut command, log);
     let addr = test_support::process::bound_address(
         log,
         from,

@@ -2,14 +2,13 @@
 //! JSON error, readiness says the database is down, nothing is published, and the service
 //! recovers by itself when the database returns.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{payload, spawn_app_on_database};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use test_support::PrivateMariaDb;
+
+use crate::helpers::spawn_app_on_database;
 
 /// Far above a healthy answer, far below a hang: "fails fast", not a speed target.
 const FAIL_FAST: Duration = Duration::from_secs(10);
@@ -91,7 +90,7 @@ async fn requests_fail_fast_with_503_while_the_database_is_down_then_recover() {
     let events = app.events(2).await;
     let ids: Vec<Value> = events
         .iter()
-        .map(|record| payload(record)["id"].clone())
+        .map(|record| record.json()["id"].clone())
         .collect();
     assert_eq!(events.len(), 2, "{events:#?}");
     assert!(

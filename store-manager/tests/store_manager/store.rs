@@ -1,12 +1,11 @@
 //! Products, stock, orders and reports (the rest of the lab's store) on SQLite and
 //! MariaDB: status codes, exact money, stock that never oversells, and the order events.
 
-mod common;
-
-use common::{TestApp, payload, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use test_support::Backend;
+
+use crate::helpers::{TestApp, spawn_app};
 
 on_both_databases!(
     the_labs_products_and_stock_are_seeded,
@@ -204,7 +203,7 @@ async fn an_order_takes_stock_and_publishes_order_created(backend: Backend) {
         Some(order_id.to_string().as_str())
     );
     assert_eq!(events[0].headers["event_type"], "OrderCreated");
-    let event = payload(&events[0]);
+    let event = events[0].json();
     assert_eq!(event["event"], "OrderCreated");
     assert_eq!(event["id"], order_id);
     assert_eq!(event["user_id"], JANE);
@@ -257,7 +256,7 @@ async fn a_failed_order_changes_nothing_and_publishes_nothing(backend: Backend) 
     let marker = place_order(&app, BOSS, &[(KEYBOARD, 1)]).await;
     let events = app.order_events(1).await;
     assert_eq!(events.len(), 1, "{events:#?}");
-    assert_eq!(payload(&events[0])["id"], marker);
+    assert_eq!(events[0].json()["id"], marker);
 }
 
 async fn paying_publishes_order_paid_once(backend: Backend) {
@@ -287,13 +286,13 @@ async fn paying_publishes_order_paid_once(backend: Backend) {
     );
 
     let events = app.order_events(2).await;
-    let kinds: Vec<Value> = events.iter().map(|e| payload(e)["event"].clone()).collect();
+    let kinds: Vec<Value> = events.iter().map(|e| e.json()["event"].clone()).collect();
     assert_eq!(
         kinds,
         ["OrderCreated", "OrderPaid"],
         "paid once, after created"
     );
-    let paid = payload(&events[1]);
+    let paid = events[1].json();
     assert_eq!(paid["total"], "11.50");
     assert_eq!(paid["user_type_id"], 3);
     assert_eq!(paid["items"][0]["sku"], "GG12345");
@@ -319,7 +318,7 @@ async fn deleting_an_order_puts_the_stock_back(backend: Backend) {
     );
     let events = app.order_events(2).await;
     assert_eq!(events.len(), 2, "{events:#?}");
-    let deleted = payload(&events[1]);
+    let deleted = events[1].json();
     assert_eq!(deleted["event"], "OrderDeleted");
     assert_eq!(deleted["id"], order_id);
     assert_eq!(deleted["was_paid"], false);

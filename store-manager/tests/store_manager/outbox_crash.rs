@@ -1,13 +1,10 @@
 //! The process dies between commit and publish: the real binary commits a user while no
 //! broker is reachable, is killed with SIGKILL, and the next start publishes the event.
 
-mod common;
-
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use common::payload;
 use sea_orm::{Database, EntityTrait as _};
 use serde_json::{Value, json};
 use store_manager::entities::outbox;
@@ -24,12 +21,12 @@ fn start_store_manager(
     log: &Path,
 ) -> (Child, String) {
     let (child, addr) =
-        common::spawn_binary(database_url, bootstrap, topic, "crash-test", log, &[]);
+        crate::helpers::spawn_binary(database_url, bootstrap, topic, "crash-test", log, &[]);
     (child, format!("http://{addr}"))
 }
 
 async fn a_row_committed_before_a_crash_is_published_by_the_next_start(backend: Backend) {
-    common::init_logs();
+    test_support::init_logs();
     let database = TestDatabase::new(backend).await;
     let topic = test_support::unique("user-events");
     let bootstrap = kafka::bootstrap();
@@ -68,22 +65,18 @@ async fn a_row_committed_before_a_crash_is_published_by_the_next_start(backend: 
     // Second life, as the same outbox lease holder (no wait for the dead process's lease
     // to expire), with the broker: the start-up drain publishes the row.
     let (mut second, _) = start_store_manager(database.url(), &bootstrap, &topic, &log);
-    let (reader_bootstrap, reader_topic) = (bootstrap.clone(), topic.clone());
-    let events = tokio::task::spawn_blocking(move || {
-        kafka::read_topic(
-            &reader_bootstrap,
-            &reader_topic,
-            1,
-            Duration::from_secs(1),
-            Duration::from_secs(60),
-        )
-    })
-    .await
-    .expect("reader");
+    let events = kafka::read_topic_async(
+        &bootstrap,
+        &topic,
+        1,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )
+    .await;
     second.kill().ok();
     second.wait().ok();
     assert_eq!(events.len(), 1, "{events:#?}");
-    let event = payload(&events[0]);
+    let event = events[0].json();
     assert_eq!(event["event"], "UserCreated");
     assert_eq!(event["id"], user_id);
     assert_eq!(event["user_type_id"], 3);

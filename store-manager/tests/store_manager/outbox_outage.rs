@@ -2,12 +2,11 @@
 //! broker returns they are all published, each once, in per-user order. Uses a private
 //! tansu broker so stopping it does not disturb the other tests.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{payload, spawn_app_on};
 use test_support::{Backend, PrivateBroker};
+
+use crate::helpers::spawn_app_on;
 
 on_both_databases!(events_written_while_the_broker_is_down_are_published_in_order_when_it_returns);
 
@@ -71,7 +70,7 @@ async fn events_written_while_the_broker_is_down_are_published_in_order_when_it_
     );
     let mut per_user: HashMap<i64, Vec<String>> = HashMap::new();
     for record in &events {
-        let event = payload(record);
+        let event = record.json();
         let id = event["id"].as_i64().expect("id");
         assert_eq!(record.key.as_deref(), Some(id.to_string().as_str()));
         per_user

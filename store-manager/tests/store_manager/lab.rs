@@ -2,14 +2,13 @@
 //! suppliers' GraphQL query (`POST /stocks/graphql-query`), checking stock in and out
 //! (`PUT /stocks`, lab 6), and the lab's seeded staff addresses.
 
-mod common;
-
-use common::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 use store_manager::graphql::{MAX_COMPLEXITY, MAX_QUERY_BYTES};
 use test_support::Backend;
+
+use crate::helpers::{TestApp, spawn_app};
 
 on_both_databases!(
     graphql_reads_a_product_and_its_stock_level,
