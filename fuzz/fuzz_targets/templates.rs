@@ -15,8 +15,9 @@
 //!   templates use, so a render error would dead-letter a valid event;
 //! - **file names stay inside `OUTPUT_DIR`**: [`email_file_name`] gives
 //!   `{prefix}_{id}.{html,txt}` from the numeric id alone, as one plain path component,
-//!   and the mailer writes exactly those two files directly in its output directory and
-//!   nothing else there (the files are read back, then removed);
+//!   and the mailer, with its text part on (`COOLRIEL_TEXT_FILES=true`; off, it writes the
+//!   same HTML file alone), writes exactly those two files directly in its output
+//!   directory and nothing else there (the files are read back, then removed);
 //! - **every value is escaped in HTML, and only escaped**: the email is rendered again
 //!   with each fuzzed string (the name, the email, each line's product name and SKU)
 //!   replaced by a unique placeholder. The HTML file must be exactly that rendering with
@@ -340,13 +341,16 @@ fn check_file_names(case: &Case) {
     }
 }
 
-/// Writes the case's email as its handler would, checks that the [`Mailer`] wrote the two
-/// files in its directory and no other, and returns their contents (removing them).
+/// Writes the case's email as its handler would with text files on, checks that the
+/// [`Mailer`] wrote the two files in its directory and no other, and returns their contents (removing them).
 fn write_with_mailer(case: &Case) -> RenderedEmail {
     // A mailer per case, as cheap as a handler's (the templates are shared): its list of
     // files to sync stays short, and the files are whole once renamed into place, which is
     // all this checks (durability is `Mailer::sync`'s, not fuzzed).
-    let mut mailer = Mailer::new(Arc::clone(&TEMPLATES), Arc::clone(&OUTPUT));
+    // With the text part on (`COOLRIEL_TEXT_FILES=true`): the HTML file is written the same
+    // way with it off, and the text file is where an unescaped value would show as typed.
+    let mut mailer =
+        Mailer::new(Arc::clone(&TEMPLATES), Arc::clone(&OUTPUT)).with_text_files(true);
     let dir = OUTPUT_DIR.as_path();
     let context = EventContext {
         topic: "user-events".to_owned(),
