@@ -26,12 +26,12 @@ use crate::procs::{CpuUse, CpuWatch, Service, wait_ready};
 use crate::report::{Section, Target, table_row};
 use crate::stats::{Spread, max, percentile};
 
-/// Case 4's figures, one per run; errors summed over the runs.
+/// Case 4's figures, one per run; failures summed over the runs.
 #[derive(Debug, Default)]
 struct Runs {
     achieved: Vec<f64>,
     http_p99: Vec<f64>,
-    errors: u64,
+    failures: http::Failures,
     ack50: Vec<f64>,
     ack99: Vec<f64>,
     ackmax: Vec<f64>,
@@ -204,7 +204,7 @@ async fn measure(
     ));
     runs.achieved.push(rate_now);
     runs.http_p99.push(percentile(&latencies, 99.0));
-    runs.errors += load.errors;
+    runs.failures.merge(&load.failures);
     runs.ack50.push(percentile(&commit_to_ack, 50.0));
     runs.ack99.push(percentile(&commit_to_ack, 99.0));
     runs.ackmax.push(max(&commit_to_ack));
@@ -382,7 +382,10 @@ fn table(runs: &Runs) -> String {
             Spread::of(&runs.achieved).show(0),
         ),
         ("HTTP p99 ms", spread(&runs.http_p99)),
-        ("failed requests (all runs)", runs.errors.to_string()),
+        (
+            "failed requests (all runs, by cause)",
+            runs.failures.to_string(),
+        ),
         ("commit → ack p50 ms", spread(&runs.ack50)),
         ("**commit → ack p99 ms**", spread(&runs.ack99)),
         ("commit → ack max ms", spread(&runs.ackmax)),
