@@ -78,7 +78,7 @@ pub(crate) struct OpenLoopResult {
 
 /// Requests that did not end in a readable 201, counted by cause: the status code, or what
 /// went wrong before one arrived (`timeout` is the client's 30 s, `connect`, `body`, …).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(crate) struct Failures(BTreeMap<String, u64>);
 
 impl Failures {

@@ -341,14 +341,15 @@ fn check_file_names(case: &Case) {
     }
 }
 
-/// Writes the case's email as its handler would with text files on, checks that the
-/// [`Mailer`] wrote the two files in its directory and no other, and returns their contents (removing them).
+/// Writes the case's email as its handler would with its text part on, checks that the
+/// [`Mailer`] wrote the two files in its directory and no other, and returns their
+/// contents (removing them).
 fn write_with_mailer(case: &Case) -> RenderedEmail {
     // A mailer per case, as cheap as a handler's (the templates are shared): its list of
-    // files to sync stays short, and the files are whole once renamed into place, which is
-    // all this checks (durability is `Mailer::sync`'s, not fuzzed).
-    // With the text part on (`COOLRIEL_TEXT_FILES=true`): the HTML file is written the same
-    // way with it off, and the text file is where an unescaped value would show as typed.
+    // files to sync stays short, and the files are whole once linked into place, which is
+    // all this checks (durability is `Mailer::sync`'s, not fuzzed). The text part is on
+    // (`COOLRIEL_TEXT_FILES=true`) because it is where an unescaped value shows as typed;
+    // the HTML file is written the same way with it off.
     let mut mailer =
         Mailer::new(Arc::clone(&TEMPLATES), Arc::clone(&OUTPUT)).with_text_files(true);
     let dir = OUTPUT_DIR.as_path();
